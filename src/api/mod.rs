@@ -1,0 +1,258 @@
+//! The REST API, `/metrics` and health routes. `app(state)` builds the router, so tests can
+//! call it with `oneshot` and no socket.
+
+mod error;
+mod params;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+pub use error::ApiError;
+use params::Params;
+
+use crate::clock::{rfc3339, Clock};
+use crate::config::Secret;
+use crate::metrics::Metrics;
+use crate::scheduler::{Health, RefitQueue};
+use crate::store::{SeriesRow, Store};
+
+/// What the API needs from the rest of the daemon.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<Store>,
+    pub metrics: Arc<Metrics>,
+    pub health: Arc<Health>,
+    pub refits: Arc<RefitQueue>,
+    pub clock: Arc<dyn Clock>,
+    pub token: Secret,
+    pub default_horizon_secs: i64,
+    pub max_horizon_secs: i64,
+    pub levels: Vec<f64>,
+    pub default_level: f64,
+}
+
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/series", get(series))
+        .route("/api/v1/forecast", get(forecast))
+        .route("/api/v1/anomalies", get(anomalies))
+        .route("/api/v1/refit", post(refit))
+        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .with_state(state)
+}
+
+/// Runs blocking store reads off the async workers.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, crate::store::StoreError> + Send + 'static) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| ApiError::Internal(e.to_string()))?.map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+async fn readyz(State(s): State<AppState>) -> Response {
+    let store = s.store.clone();
+    let store_ok = blocking(move || store.ping()).await;
+    match (s.health.not_ready_reason(), store_ok) {
+        (_, Err(_)) => ApiError::Unavailable("the embedded store does not answer".into()).into_response(),
+        (Some(reason), _) => ApiError::Unavailable(reason).into_response(),
+        (None, Ok(())) => Json(json!({"status": "ready"})).into_response(),
+    }
+}
+
+async fn metrics(State(s): State<AppState>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], s.metrics.render()).into_response()
+}
+
+/// Series matching the tag filters; 400 for a tag key no series has, 404 when none match.
+async fn matching(s: &AppState, filters: &[(String, String)]) -> Result<Vec<SeriesRow>, ApiError> {
+    let store = s.store.clone();
+    let rows = blocking(move || store.series()).await?;
+    let keys: BTreeSet<&String> = rows.iter().flat_map(|r| r.key.tags().keys()).collect();
+    if let Some((k, _)) = filters.iter().find(|(k, _)| !keys.contains(k)) {
+        return Err(ApiError::bad(k, format!("unknown parameter or tag key (tag keys: {})", keys.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", "))));
+    }
+    let rows: Vec<SeriesRow> = rows.into_iter().filter(|r| r.key.matches(filters)).collect();
+    if rows.is_empty() && !filters.is_empty() {
+        let f: Vec<String> = filters.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        return Err(ApiError::NotFound(format!("no series matches {}", f.join(","))));
+    }
+    Ok(rows)
+}
+
+async fn series(State(s): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+    let p = Params::parse(q.as_deref(), &[])?;
+    let rows = matching(&s, &p.filters).await?;
+    let list: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "key": r.key.to_string(),
+                "tags": r.key.tags(),
+                "model": r.state.model,
+                "status": r.state.status.as_str(),
+                "reason": r.state.reason,
+                "last_point": r.state.last_point.map(rfc3339),
+                "last_fit": r.state.last_fit.map(rfc3339),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "series": list })).into_response())
+}
+
+fn wants_csv(p: &Params, headers: &HeaderMap) -> bool {
+    match p.format.as_deref() {
+        Some(f) => f == "csv",
+        None => headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/csv")),
+    }
+}
+
+fn csv_response(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response()
+}
+
+fn csv_cell(s: &str) -> String {
+    if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+}
+
+async fn forecast(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+    let p = Params::parse(q.as_deref(), &["horizon", "level", "format"])?;
+    let horizon = p.duration("horizon")?.unwrap_or(s.default_horizon_secs);
+    if horizon <= 0 || horizon > s.max_horizon_secs {
+        return Err(ApiError::bad("horizon", format!("must be positive and at most {}s (api.max_horizon)", s.max_horizon_secs)));
+    }
+    let level = p.number("level")?.unwrap_or(s.default_level);
+    if !s.levels.iter().any(|l| (l - level).abs() < 1e-9) {
+        return Err(ApiError::bad("level", format!("{level} is not one of the configured levels {:?}", s.levels)));
+    }
+    p.format_ok()?;
+    let rows = matching(&s, &p.filters).await?;
+    let store = s.store.clone();
+    let keys: Vec<_> = rows.iter().map(|r| r.key.clone()).collect();
+    let stored = blocking(move || keys.iter().map(|k| store.forecast(k)).collect::<Result<Vec<_>, _>>()).await?;
+    let mut out = Vec::new();
+    for (row, f) in rows.iter().zip(stored) {
+        let Some(f) = f else { continue };
+        let Some(band) = f.set.band(level) else { continue };
+        let after = row.state.last_point.unwrap_or(i64::MIN);
+        let points: Vec<(i64, f64, f64, f64)> = (0..band.point.len())
+            .map(|i| (f.set.origin() + i as i64 * f.set.step, band.point[i], band.lower[i], band.upper[i]))
+            .filter(|(t, ..)| *t > after && *t <= after.saturating_add(horizon))
+            .collect();
+        out.push((row, f.set.model.clone(), f.generated_at, points));
+    }
+    if wants_csv(&p, &headers) {
+        let tag_keys: BTreeSet<&String> = rows.iter().flat_map(|r| r.key.tags().keys()).collect();
+        let mut body = tag_keys.iter().map(|k| csv_cell(k)).collect::<Vec<_>>().join(",");
+        body.push_str(if tag_keys.is_empty() { "" } else { "," });
+        body.push_str("model,time,yhat,yhat_lower,yhat_upper\n");
+        for (row, model, _, points) in &out {
+            let tags: Vec<String> = tag_keys.iter().map(|k| csv_cell(row.key.tags().get(*k).map_or("", |v| v.as_str()))).collect();
+            for (t, y, l, u) in points {
+                let prefix = if tags.is_empty() { String::new() } else { format!("{},", tags.join(",")) };
+                body.push_str(&format!("{prefix}{},{},{y},{l},{u}\n", csv_cell(model), rfc3339(*t)));
+            }
+        }
+        return Ok(csv_response(body));
+    }
+    let series: Vec<Value> = out
+        .into_iter()
+        .map(|(row, model, generated_at, points)| {
+            json!({
+                "key": row.key.to_string(),
+                "tags": row.key.tags(),
+                "model": model,
+                "generated_at": rfc3339(generated_at),
+                "level": level,
+                "points": points.iter().map(|(t, y, l, u)| json!({"time": rfc3339(*t), "yhat": y, "yhat_lower": l, "yhat_upper": u})).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "series": series })).into_response())
+}
+
+async fn anomalies(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+    let p = Params::parse(q.as_deref(), &["since", "until", "min_score", "format", "limit"])?;
+    let now = s.clock.now();
+    let since = p.time("since", now)?.unwrap_or(now - 7 * 86_400);
+    let until = p.time("until", now)?.unwrap_or(i64::MAX);
+    if since > until {
+        return Err(ApiError::bad("since", "is after `until`".into()));
+    }
+    let min_score = p.number("min_score")?.unwrap_or(1.0);
+    if min_score < 0.0 {
+        return Err(ApiError::bad("min_score", "must be at least 0".into()));
+    }
+    let limit = p.number("limit")?.unwrap_or(10_000.0);
+    if !(1.0..=100_000.0).contains(&limit) {
+        return Err(ApiError::bad("limit", "must be between 1 and 100000".into()));
+    }
+    p.format_ok()?;
+    let rows = matching(&s, &p.filters).await?;
+    let keys: BTreeSet<String> = rows.iter().map(|r| r.key.to_string()).collect();
+    let store = s.store.clone();
+    let found = blocking(move || store.anomalies(since, until, min_score, limit as usize)).await?;
+    let found: Vec<_> = found.into_iter().filter(|a| keys.contains(&a.key.to_string())).collect();
+    if wants_csv(&p, &headers) {
+        let mut body = String::from("key,time,value,yhat,yhat_lower,yhat_upper,anomaly_score,is_anomaly,detector\n");
+        for a in &found {
+            let r = &a.record;
+            body.push_str(&format!(
+                "{},{},{},{},{},{},{},{},{}\n",
+                csv_cell(&a.key.to_string()),
+                rfc3339(r.time),
+                r.value,
+                r.yhat,
+                r.yhat_lower,
+                r.yhat_upper,
+                r.score,
+                r.is_anomaly,
+                csv_cell(&r.detector)
+            ));
+        }
+        return Ok(csv_response(body));
+    }
+    let list: Vec<Value> = found
+        .iter()
+        .map(|a| {
+            let r = &a.record;
+            json!({
+                "key": a.key.to_string(),
+                "tags": a.key.tags(),
+                "time": rfc3339(r.time),
+                "value": r.value,
+                "yhat": r.yhat,
+                "yhat_lower": r.yhat_lower,
+                "yhat_upper": r.yhat_upper,
+                "anomaly_score": r.score,
+                "is_anomaly": r.is_anomaly,
+                "detector": r.detector,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "anomalies": list })).into_response())
+}
+
+/// Constant-time comparison, so response timing says nothing about the token.
+fn token_matches(given: &str, expected: &str) -> bool {
+    given.len() == expected.len() && given.bytes().zip(expected.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+}
+
+async fn refit(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+    if !s.token.is_empty() {
+        let given = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).unwrap_or("");
+        if !token_matches(given, s.token.expose()) {
+            return Err(ApiError::Unauthorized);
+        }
+    }
+    let p = Params::parse(q.as_deref(), &[])?;
+    let rows = matching(&s, &p.filters).await?;
+    s.refits.push(p.filters.clone());
+    Ok((StatusCode::ACCEPTED, Json(json!({"scheduled": rows.len()}))).into_response())
+}

@@ -1,0 +1,299 @@
+//! The command line: the daemon (`run`), `check-config`, `sample-data`, and the one-off
+//! `forecast` and `detect` commands that run the daemon's own per-series engine on a CSV.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::clock::SystemClock;
+use crate::config::{Settings, SourceConfig};
+use crate::csvio;
+use crate::engine::{EngineSettings, SeriesEngine};
+use crate::model::ModelSpec;
+use crate::series::{infer_step, Point};
+use crate::source::demo::{self, floor_hour, DemoSpec};
+use crate::timefmt::{format_timestamp, parse_time};
+
+#[derive(Debug, Parser)]
+#[command(name = "viewcast", version, about = "Forecasts audience traffic per channel and flags anomalies.", long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum SampleFormat {
+    Csv,
+    LineProtocol,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon (without --config: ./config/viewcast.toml if present, else the built-in
+    /// embedded default with demo data and no external service).
+    Run {
+        /// Configuration file (TOML).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Address of the API, e.g. 127.0.0.1:8080 (overrides api.listen).
+        #[arg(long)]
+        listen: Option<String>,
+        /// Folder of the embedded store (overrides store.data_dir).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Log format (overrides log.format).
+        #[arg(long, value_enum)]
+        log_format: Option<LogFormat>,
+    },
+    /// Validate a configuration: print every problem and exit 2, or a summary and exit 0.
+    CheckConfig {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Write the demo data set (12 channels of hourly viewers with injected anomalies).
+    SampleData {
+        /// File to write.
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, value_enum, default_value = "csv")]
+        format: SampleFormat,
+        /// Weeks of history.
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=520))]
+        weeks: u32,
+        /// Last hour of the data (RFC 3339 or YYYY-MM-DD HH:MM:SS, UTC); default: the current hour.
+        #[arg(long)]
+        end: Option<String>,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u32).range(1..=12))]
+        channels: u32,
+    },
+    /// Forecast a CSV series (timestamp,value): prints timestamp,yhat,yhat_lower,yhat_upper.
+    Forecast {
+        #[arg(long)]
+        input: PathBuf,
+        /// Number of future steps.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        horizon: u32,
+        /// Interval level in percent.
+        #[arg(long, default_value_t = 95.0)]
+        level: f64,
+        /// auto, or a model name (mstl_ets, seasonal_naive, naive).
+        #[arg(long, default_value = "auto")]
+        model: String,
+        /// Seasonal periods in steps, e.g. 24,168 (default: inferred from the time step).
+        #[arg(long, value_delimiter = ',')]
+        period: Option<Vec<usize>>,
+    },
+    /// Causal replay of a CSV series: scores each row with only the rows up to it.
+    Detect {
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        output: PathBuf,
+        #[arg(long, default_value = "auto")]
+        model: String,
+        #[arg(long, value_delimiter = ',')]
+        period: Option<Vec<usize>>,
+    },
+}
+
+/// An error with its exit code: 2 for bad usage, config or input; 1 for anything else.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct CliError {
+    pub code: i32,
+    pub message: String,
+}
+
+impl CliError {
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self { code: 2, message: message.into() }
+    }
+    pub fn other(message: impl Into<String>) -> Self {
+        Self { code: 1, message: message.into() }
+    }
+}
+
+pub fn execute(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Run { config, listen, data_dir, log_format } => run(config, listen, data_dir, log_format),
+        Command::CheckConfig { config } => check_config(config),
+        Command::SampleData { out, format, weeks, end, seed, channels } => sample_data(&out, format, weeks, end, seed, channels),
+        Command::Forecast { input, horizon, level, model, period } => forecast(&input, horizon as usize, level, &model, period),
+        Command::Detect { input, output, model, period } => detect(&input, &output, &model, period),
+    }
+}
+
+/// `--config`, else ./config/viewcast.toml when present, else the built-in default.
+fn config_path(config: Option<PathBuf>) -> Option<PathBuf> {
+    config.or_else(|| {
+        let p = PathBuf::from("config/viewcast.toml");
+        p.exists().then_some(p)
+    })
+}
+
+fn load(config: Option<PathBuf>) -> Result<Settings, CliError> {
+    Settings::load(config_path(config).as_deref()).map_err(|e| CliError::usage(e.to_string()))
+}
+
+fn run(config: Option<PathBuf>, listen: Option<String>, data_dir: Option<PathBuf>, log_format: Option<LogFormat>) -> Result<(), CliError> {
+    let settings = load(config)?;
+    let json = match log_format {
+        Some(f) => f == LogFormat::Json,
+        None => settings.config.log.format == "json",
+    };
+    crate::telemetry::init(json);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| CliError::other(format!("starting the runtime: {e}")))?;
+    let overrides = crate::daemon::Overrides { listen, data_dir };
+    rt.block_on(crate::daemon::run(settings, overrides, Arc::new(SystemClock))).map_err(|e| CliError::other(e.to_string()))?;
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    Ok(())
+}
+
+fn check_config(config: Option<PathBuf>) -> Result<(), CliError> {
+    let s = load(config)?;
+    let c = &s.config;
+    let source = match &c.source {
+        SourceConfig::Demo(d) => format!("demo feed, {} channels, seed {}, {} of history", d.channels, d.seed, d.history),
+        SourceConfig::Csv(x) => format!("csv {}", x.path.display()),
+    };
+    println!("{}: ok", s.origin);
+    println!("  source:   {source}");
+    println!("  schedule: every {}, refit every {}, backfill {}", c.schedule.interval, c.schedule.refit_every, c.schedule.backfill);
+    println!("  model:    {} (horizon {}, levels {:?}, window {})", c.model.name, c.model.horizon, c.model.levels, c.model.window);
+    println!("  detect:   {:?} at the {}% interval, threshold {}", c.detect.detectors, c.detect.level, c.detect.threshold);
+    println!("  store:    {}/viewcast.db (retention {})", c.store.data_dir.display(), c.store.retention);
+    println!("  api:      http://{} (token {})", c.api.listen, if s.api_token.is_empty() { "not set" } else { "set" });
+    Ok(())
+}
+
+fn sample_data(out: &PathBuf, format: SampleFormat, weeks: u32, end: Option<String>, seed: u64, channels: u32) -> Result<(), CliError> {
+    let end = match end {
+        Some(e) => parse_time(&e).map_err(|m| CliError::usage(format!("--end: {m}")))?,
+        None => chrono::Utc::now().timestamp(),
+    };
+    let end = floor_hour(end);
+    let spec = DemoSpec::new(seed, channels as usize, end);
+    let from = end - i64::from(weeks) * 7 * 86_400 + demo::HOUR;
+    let data = spec.generate(from, end);
+    let file = std::fs::File::create(out).map_err(|e| CliError::usage(format!("{}: {e}", out.display())))?;
+    let mut w = std::io::BufWriter::new(file);
+    let io = |e: std::io::Error| CliError::other(format!("{}: {e}", out.display()));
+    match format {
+        SampleFormat::Csv => {
+            writeln!(w, "timestamp,{},value", demo::TAG).map_err(io)?;
+            let n = data.first().map_or(0, |d| d.1.len());
+            for i in 0..n {
+                for (key, pts) in &data {
+                    let ch = key.tags().get(demo::TAG).map_or("", |s| s.as_str());
+                    writeln!(w, "{},{ch},{}", format_timestamp(pts[i].ts, crate::timefmt::TimeForm::Plain { frac: 0 }), pts[i].value).map_err(io)?;
+                }
+            }
+        }
+        SampleFormat::LineProtocol => {
+            for (key, pts) in &data {
+                let ch = key.tags().get(demo::TAG).map_or("", |s| s.as_str());
+                for p in pts {
+                    writeln!(w, "{},{}={ch} {}={:.1} {}", demo::MEASUREMENT, demo::TAG, demo::FIELD, p.value, p.ts * 1_000_000_000).map_err(io)?;
+                }
+            }
+        }
+    }
+    w.flush().map_err(io)?;
+    eprintln!("wrote {} channels × {} hours to {}", data.len(), data.first().map_or(0, |d| d.1.len()), out.display());
+    for inj in spec.injected() {
+        eprintln!("  injected {:?} on {} from {}", inj.kind, inj.channel, crate::clock::rfc3339(inj.start));
+    }
+    Ok(())
+}
+
+/// Reads a CLI input series, sorted by time, with its step.
+fn read_series(input: &PathBuf) -> Result<(csvio::Table, i64), CliError> {
+    let table = csvio::read(input, "value", &[]).map_err(|e| CliError::usage(e.to_string()))?;
+    if table.rows.is_empty() {
+        return Err(CliError::usage(format!("{}: no data rows", input.display())));
+    }
+    let mut ts: Vec<i64> = table.rows.iter().map(|r| r.point.ts).collect();
+    ts.sort_unstable();
+    let step = infer_step(&ts).unwrap_or(3600);
+    Ok((table, step))
+}
+
+fn cli_settings(model: &str, period: Option<Vec<usize>>, non_negative: bool) -> Result<EngineSettings, CliError> {
+    let spec: ModelSpec = model.parse().map_err(|e: crate::model::ModelError| CliError::usage(format!("--model: {e}")))?;
+    if let Some(p) = &period {
+        if p.iter().any(|&x| x < 2) {
+            return Err(CliError::usage("--period: each period is at least 2 steps"));
+        }
+    }
+    Ok(EngineSettings { model: spec, periods: period, non_negative, ..EngineSettings::default() })
+}
+
+fn forecast(input: &PathBuf, horizon: usize, level: f64, model: &str, period: Option<Vec<usize>>) -> Result<(), CliError> {
+    if !(level > 0.0 && level < 100.0) {
+        return Err(CliError::usage(format!("--level: {level} is not a percentage between 0 and 100")));
+    }
+    let (table, step) = read_series(input)?;
+    let points: Vec<Point> = table.rows.iter().map(|r| r.point).collect();
+    let non_negative = points.iter().filter(|p| p.value.is_finite()).all(|p| p.value >= 0.0);
+    let mut settings = cli_settings(model, period, non_negative)?;
+    settings.horizon_secs = horizon as i64 * step;
+    settings.levels = vec![level];
+    settings.detect_level = level;
+    settings.min_points = 1;
+    let mut engine = SeriesEngine::new(Arc::new(settings), step);
+    let out = engine.ingest(&points, i64::MAX);
+    let f = match (engine.forecast(), out.error) {
+        (Some(f), _) => f,
+        (None, Some(e)) => return Err(CliError::usage(format!("{}: {e}", input.display()))),
+        (None, None) => return Err(CliError::usage(format!("{}: no finite values to forecast from", input.display()))),
+    };
+    let band = f.band(level).ok_or_else(|| CliError::other("no forecast band"))?;
+    let mut w = std::io::BufWriter::new(std::io::stdout().lock());
+    let io = |e: std::io::Error| CliError::other(format!("writing output: {e}"));
+    writeln!(w, "timestamp,yhat,yhat_lower,yhat_upper").map_err(io)?;
+    for i in 0..horizon.min(band.point.len()) {
+        let t = f.origin() + i as i64 * step;
+        writeln!(w, "{},{},{},{}", format_timestamp(t, table.form), band.point[i], band.lower[i], band.upper[i]).map_err(io)?;
+    }
+    w.flush().map_err(io)
+}
+
+fn detect(input: &PathBuf, output: &PathBuf, model: &str, period: Option<Vec<usize>>) -> Result<(), CliError> {
+    let (table, step) = read_series(input)?;
+    let points: Vec<Point> = table.rows.iter().map(|r| r.point).collect();
+    let non_negative = points.iter().filter(|p| p.value.is_finite()).all(|p| p.value >= 0.0);
+    let settings = cli_settings(model, period, non_negative)?;
+    let mut engine = SeriesEngine::new(Arc::new(settings), step);
+    let out = engine.ingest(&points, i64::MIN);
+    let by_ts: std::collections::HashMap<i64, &crate::engine::Evaluated> = out.evaluated.iter().map(|e| (e.ts, e)).collect();
+    let file = std::fs::File::create(output).map_err(|e| CliError::usage(format!("{}: {e}", output.display())))?;
+    let mut w = std::io::BufWriter::new(file);
+    let io = |e: std::io::Error| CliError::other(format!("{}: {e}", output.display()));
+    writeln!(w, "timestamp,value,yhat,yhat_lower,yhat_upper,anomaly_score,is_anomaly").map_err(io)?;
+    let num = |v: f64| if v.is_finite() { v.to_string() } else { String::new() };
+    for r in &table.rows {
+        let ev = by_ts.get(&r.point.ts);
+        let (y, l, u) = match ev.and_then(|e| e.expected) {
+            Some(e) => (num(e.yhat), num(e.lower), num(e.upper)),
+            None => (String::new(), String::new(), String::new()),
+        };
+        let score = ev.map_or(0.0, |e| e.verdict.score);
+        let flag = ev.is_some_and(|e| e.is_anomaly);
+        writeln!(w, "{},{},{y},{l},{u},{score},{flag}", csv_raw(&r.raw_ts), num(r.point.value)).map_err(io)?;
+    }
+    w.flush().map_err(io)
+}
+
+fn csv_raw(s: &str) -> String {
+    if s.contains([',', '"']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+}

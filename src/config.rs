@@ -1,0 +1,475 @@
+//! The TOML configuration: parsing with unknown keys rejected, `${VAR}` expansion, and
+//! validation that reports every problem at once. `config/viewcast.toml` is compiled in as
+//! the built-in default, so running without a file is the same as running with that one.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::engine::EngineSettings;
+use crate::model::ModelSpec;
+use crate::timefmt::parse_duration;
+
+/// The shipped embedded-default configuration.
+pub const DEFAULT_TOML: &str = include_str!("../config/viewcast.toml");
+
+/// A secret whose `Debug` and `Display` never show it.
+#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("**REDACTED**")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("**REDACTED**")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub source: SourceConfig,
+    #[serde(default)]
+    pub schedule: ScheduleConfig,
+    #[serde(default)]
+    pub model: ModelConfig,
+    #[serde(default)]
+    pub detect: DetectConfig,
+    #[serde(default)]
+    pub store: StoreConfig,
+    #[serde(default)]
+    pub api: ApiConfig,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SourceConfig {
+    Demo(DemoSourceConfig),
+    Csv(CsvSourceConfig),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DemoSourceConfig {
+    #[serde(default = "d_seed")]
+    pub seed: u64,
+    #[serde(default = "d_channels")]
+    pub channels: usize,
+    #[serde(default = "d_history")]
+    pub history: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CsvSourceConfig {
+    pub path: PathBuf,
+    #[serde(default = "d_value_column")]
+    pub value_column: String,
+    #[serde(default = "d_tag_columns")]
+    pub tag_columns: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScheduleConfig {
+    pub interval: String,
+    pub refit_every: String,
+    pub backfill: String,
+    pub backfill_refit_every: String,
+    pub fit_threads: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    pub name: String,
+    pub periods: Vec<usize>,
+    pub horizon: String,
+    pub levels: Vec<f64>,
+    pub window: String,
+    pub min_points: usize,
+    pub non_negative: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DetectConfig {
+    pub detectors: Vec<String>,
+    pub level: f64,
+    pub threshold: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    pub data_dir: PathBuf,
+    pub retention: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    pub listen: String,
+    pub token: Secret,
+    pub token_file: Option<PathBuf>,
+    pub max_horizon: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    pub max_series: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: String,
+}
+
+fn d_seed() -> u64 {
+    42
+}
+fn d_channels() -> usize {
+    12
+}
+fn d_history() -> String {
+    "8w".into()
+}
+fn d_value_column() -> String {
+    "value".into()
+}
+fn d_tag_columns() -> Vec<String> {
+    vec!["channel".into()]
+}
+
+impl Default for ScheduleConfig {
+    fn default() -> Self {
+        Self { interval: "1m".into(), refit_every: "1h".into(), backfill: "14d".into(), backfill_refit_every: "1d".into(), fit_threads: 0 }
+    }
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self {
+            name: "auto".into(),
+            periods: vec![],
+            horizon: "7d".into(),
+            levels: vec![80.0, 95.0],
+            window: "28d".into(),
+            min_points: 48,
+            non_negative: true,
+        }
+    }
+}
+
+impl Default for DetectConfig {
+    fn default() -> Self {
+        Self { detectors: vec!["interval".into()], level: 95.0, threshold: 1.0 }
+    }
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self { data_dir: "data".into(), retention: "30d".into() }
+    }
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self { listen: "127.0.0.1:8080".into(), token: Secret::default(), token_file: None, max_horizon: "35d".into() }
+    }
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self { max_series: 1000 }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { format: "text".into() }
+    }
+}
+
+/// Every problem found in a configuration.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .problems.iter().map(|p| format!("{origin}: {p}", origin = .origin)).collect::<Vec<_>>().join("\n"))]
+pub struct ConfigError {
+    pub origin: String,
+    pub problems: Vec<String>,
+}
+
+/// The validated, typed settings the daemon runs on.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub config: Config,
+    pub origin: String,
+    pub interval_secs: i64,
+    pub backfill_secs: i64,
+    pub retention_secs: i64,
+    pub max_horizon_secs: i64,
+    pub history_secs: i64,
+    pub api_token: Secret,
+    pub engine: EngineSettings,
+}
+
+/// Replaces `${VAR}` and `${VAR:-default}` from `lookup`, outside comment lines. Values are
+/// escaped for TOML strings, since that is where they land. Unset variables without a
+/// default are problems.
+pub fn expand_env(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, Vec<String>> {
+    let mut out = String::with_capacity(text.len());
+    let mut problems = Vec::new();
+    for (n, line) in text.split_inclusive('\n').enumerate() {
+        if line.trim_start().starts_with('#') {
+            out.push_str(line);
+            continue;
+        }
+        let mut rest = line;
+        while let Some(i) = rest.find("${") {
+            out.push_str(&rest[..i]);
+            let after = &rest[i + 2..];
+            let Some(end) = after.find('}') else {
+                problems.push(format!("line {}: `${{` without a closing `}}`", n + 1));
+                out.push_str(&rest[i..]);
+                rest = "";
+                break;
+            };
+            let inner = &after[..end];
+            let (name, default) = match inner.split_once(":-") {
+                Some((n, d)) => (n, Some(d)),
+                None => (inner, None),
+            };
+            let value = lookup(name).filter(|v| !(v.is_empty() && default.is_some())).or(default.map(str::to_string));
+            match value {
+                Some(v) => out.push_str(&v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")),
+                None => problems.push(format!("line {}: environment variable {name} is not set (write ${{{name}:-default}} to give a default)", n + 1)),
+            }
+            rest = &after[end + 1..];
+        }
+        out.push_str(rest);
+    }
+    if problems.is_empty() { Ok(out) } else { Err(problems) }
+}
+
+impl Settings {
+    /// Loads `path`, or the built-in default when None.
+    pub fn load(path: Option<&Path>) -> Result<Settings, ConfigError> {
+        let (text, origin) = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| ConfigError { origin: p.display().to_string(), problems: vec![e.to_string()] })?;
+                (text, p.display().to_string())
+            }
+            None => (DEFAULT_TOML.to_string(), "built-in default (config/viewcast.toml)".to_string()),
+        };
+        Self::parse(&text, &origin)
+    }
+
+    pub fn parse(text: &str, origin: &str) -> Result<Settings, ConfigError> {
+        let fail = |problems: Vec<String>| ConfigError { origin: origin.to_string(), problems };
+        let text = expand_env(text, |k| std::env::var(k).ok()).map_err(fail)?;
+        let config: Config = toml::from_str(&text).map_err(|e| {
+            let msg = e.message().to_string();
+            let at = e.span().map(|s| {
+                let line = text[..s.start.min(text.len())].matches('\n').count() + 1;
+                format!("line {line}: ")
+            });
+            fail(vec![format!("{}{msg}", at.unwrap_or_default())])
+        })?;
+        validate(config, origin).map_err(fail)
+    }
+}
+
+fn validate(config: Config, origin: &str) -> Result<Settings, Vec<String>> {
+    let mut problems = Vec::new();
+    let mut dur = |key: &str, v: &str, min: i64| -> i64 {
+        match parse_duration(v) {
+            Ok(d) if d < min => {
+                problems.push(format!("{key}: `{v}` is too short (at least {min}s)"));
+                min
+            }
+            Ok(d) => d,
+            Err(e) => {
+                problems.push(format!("{key}: {e}"));
+                min.max(1)
+            }
+        }
+    };
+    let s = &config.schedule;
+    let interval_secs = dur("schedule.interval", &s.interval, 1);
+    let refit_every = dur("schedule.refit_every", &s.refit_every, 0);
+    let backfill_secs = dur("schedule.backfill", &s.backfill, 0);
+    let replay_refit = dur("schedule.backfill_refit_every", &s.backfill_refit_every, 1);
+    let m = &config.model;
+    let horizon_secs = dur("model.horizon", &m.horizon, 1);
+    let window_secs = dur("model.window", &m.window, 1);
+    let retention_secs = dur("store.retention", &config.store.retention, 3600);
+    let max_horizon_secs = dur("api.max_horizon", &config.api.max_horizon, 1);
+    let history_secs = match &config.source {
+        SourceConfig::Demo(d) => dur("source.history", &d.history, 3600),
+        SourceConfig::Csv(_) => 0,
+    };
+    let spec = match m.name.parse::<ModelSpec>() {
+        Ok(s) => s,
+        Err(e) => {
+            problems.push(format!("model.name: {e}"));
+            ModelSpec::Auto
+        }
+    };
+    if m.levels.is_empty() {
+        problems.push("model.levels: give at least one level, e.g. [80, 95]".into());
+    }
+    for l in &m.levels {
+        if !(*l > 0.0 && *l < 100.0) {
+            problems.push(format!("model.levels: {l} is not a percentage between 0 and 100"));
+        }
+    }
+    if !m.levels.iter().any(|l| (*l - config.detect.level).abs() < 1e-9) {
+        problems.push(format!("detect.level: {} is not one of model.levels {:?}", config.detect.level, m.levels));
+    }
+    if m.periods.iter().any(|p| *p < 2) {
+        problems.push("model.periods: a period is at least 2 steps".into());
+    }
+    if m.min_points < 3 {
+        problems.push("model.min_points: at least 3".into());
+    }
+    for d in &config.detect.detectors {
+        if crate::detect::by_name(d).is_none() {
+            problems.push(format!("detect.detectors: unknown detector `{d}` (known: {})", crate::detect::NAMES.join(", ")));
+        }
+    }
+    if !(config.detect.threshold > 0.0 && config.detect.threshold.is_finite()) {
+        problems.push("detect.threshold: must be a positive number".into());
+    }
+    if horizon_secs > max_horizon_secs {
+        problems.push(format!("model.horizon: {} is beyond api.max_horizon {}", m.horizon, config.api.max_horizon));
+    }
+    match &config.source {
+        SourceConfig::Demo(d) if !(1..=12).contains(&d.channels) => problems.push(format!("source.channels: {} is not between 1 and 12", d.channels)),
+        SourceConfig::Csv(c) if !c.path.exists() => problems.push(format!("source.path: {} does not exist", c.path.display())),
+        _ => {}
+    }
+    if config.api.listen.parse::<std::net::SocketAddr>().is_err() {
+        problems.push(format!("api.listen: `{}` is not an address like 127.0.0.1:8080", config.api.listen));
+    }
+    let mut api_token = config.api.token.clone();
+    if let Some(f) = &config.api.token_file {
+        match std::fs::read_to_string(f) {
+            Ok(t) => api_token = Secret::new(t.trim()),
+            Err(e) => problems.push(format!("api.token_file: {}: {e}", f.display())),
+        }
+    }
+    if !["text", "json"].contains(&config.log.format.as_str()) {
+        problems.push(format!("log.format: `{}` is not \"text\" or \"json\"", config.log.format));
+    }
+    if config.metrics.max_series == 0 {
+        problems.push("metrics.max_series: at least 1".into());
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let mut levels = m.levels.clone();
+    levels.sort_by(f64::total_cmp);
+    levels.dedup();
+    let engine = EngineSettings {
+        model: spec,
+        periods: (!m.periods.is_empty()).then(|| m.periods.clone()),
+        horizon_secs,
+        levels,
+        detect_level: config.detect.level,
+        window_secs,
+        refit_every_secs: refit_every,
+        replay_refit_every_secs: replay_refit,
+        min_points: m.min_points,
+        non_negative: m.non_negative,
+        detectors: config.detect.detectors.clone(),
+        threshold: config.detect.threshold,
+    };
+    Ok(Settings { origin: origin.to_string(), interval_secs, backfill_secs, retention_secs, max_horizon_secs, history_secs, api_token, engine, config })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_default_is_valid_and_matches_serde_defaults() {
+        let s = Settings::load(None).unwrap();
+        assert!(matches!(s.config.source, SourceConfig::Demo(_)));
+        assert_eq!(s.interval_secs, 60);
+        assert_eq!(s.engine.horizon_secs, 7 * 86_400);
+        // A file with only the source section gets the same settings as the shipped file.
+        let minimal = Settings::parse("[source]\ntype = \"demo\"\n", "t").unwrap();
+        assert_eq!(format!("{:?}", minimal.engine), format!("{:?}", s.engine));
+        assert_eq!(minimal.interval_secs, s.interval_secs);
+        assert_eq!(minimal.config.api.listen, s.config.api.listen);
+        assert_eq!(minimal.retention_secs, s.retention_secs);
+    }
+
+    #[test]
+    fn reports_every_problem_at_once() {
+        let text = "[source]\ntype = \"demo\"\nchannels = 40\n[schedule]\ninterval = \"5 parsecs\"\n[model]\nname = \"prophet\"\nlevels = [95, 150]\n[api]\nlisten = \"nowhere\"\n";
+        let e = Settings::parse(text, "bad.toml").unwrap_err();
+        assert_eq!(e.problems.len(), 5, "{:?}", e.problems);
+        let all = e.to_string();
+        for needle in ["source.channels", "schedule.interval", "model.name", "model.levels", "api.listen"] {
+            assert!(all.contains(needle), "{needle} missing from {all}");
+        }
+        assert!(all.starts_with("bad.toml: "));
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_with_a_line() {
+        let e = Settings::parse("[source]\ntype = \"demo\"\n[model]\nhorizn = \"7d\"\n", "t").unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("horizn") && msg.contains("line 4"), "{msg}");
+        let e = Settings::parse("[source]\ntype = \"demo\"\nsed = 1\n", "t").unwrap_err();
+        assert!(e.to_string().contains("sed"), "{e}");
+    }
+
+    #[test]
+    fn env_expansion_with_defaults_and_escaping() {
+        let env = |k: &str| match k {
+            "SET" => Some("a\"b".to_string()),
+            "EMPTY" => Some(String::new()),
+            _ => None,
+        };
+        assert_eq!(expand_env("x = \"${SET}\"", env).unwrap(), "x = \"a\\\"b\"");
+        assert_eq!(expand_env("x = \"${UNSET:-dflt}\"", env).unwrap(), "x = \"dflt\"");
+        assert_eq!(expand_env("x = \"${EMPTY:-d}\"", env).unwrap(), "x = \"d\"");
+        assert_eq!(expand_env("# ${UNSET}\n", env).unwrap(), "# ${UNSET}\n");
+        let e = expand_env("a = \"${UNSET}\"\nb = \"${ALSO}\"", env).unwrap_err();
+        assert_eq!(e.len(), 2);
+        assert!(e[1].contains("line 2") && e[1].contains("ALSO"));
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let s = Settings::parse("[source]\ntype = \"demo\"\n[api]\ntoken = \"hunter2\"\n", "t").unwrap();
+        assert_eq!(s.api_token.expose(), "hunter2");
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+}

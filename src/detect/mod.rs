@@ -1,0 +1,125 @@
+//! Anomaly detectors: each scores an observation against what was expected of it
+//! (≥ 1 = anomalous); a set of detectors reports the highest score and which detector drove it.
+
+use std::fmt;
+
+/// What the forecast made before an observation expected of it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Expected {
+    pub yhat: f64,
+    pub lower: f64,
+    pub upper: f64,
+}
+
+/// The verdict on one observation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Verdict {
+    pub score: f64,
+    pub detector: &'static str,
+}
+
+/// Scores can grow without bound (a zero-width interval); cap them so they stay readable
+/// and serialisable.
+pub const MAX_SCORE: f64 = 1000.0;
+
+/// A detector keeps whatever per-series state it needs; one instance per series.
+pub trait Detector: Send + fmt::Debug {
+    fn name(&self) -> &'static str;
+    /// Scores `value` (observed at `ts`) given the forecast made before it arrived.
+    fn observe(&mut self, ts: i64, value: f64, expected: &Expected) -> f64;
+}
+
+/// Distance from the point forecast in units of the interval's half-width on that side:
+/// 1 = on the boundary, so ≥ 1 is outside the interval.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct IntervalDetector;
+
+impl Detector for IntervalDetector {
+    fn name(&self) -> &'static str {
+        "interval"
+    }
+
+    fn observe(&mut self, _ts: i64, value: f64, e: &Expected) -> f64 {
+        interval_score(value, e)
+    }
+}
+
+pub fn interval_score(value: f64, e: &Expected) -> f64 {
+    if !value.is_finite() {
+        return 0.0;
+    }
+    let (dist, half) = if value >= e.yhat { (value - e.yhat, e.upper - e.yhat) } else { (e.yhat - value, e.yhat - e.lower) };
+    // A zero-width side (constant history) flags any departure at all.
+    let floor = 1e-9 * e.yhat.abs().max(1.0);
+    if dist <= floor {
+        return 0.0;
+    }
+    (dist / half.max(floor)).min(MAX_SCORE)
+}
+
+/// Names of the detectors, as configs spell them.
+pub const NAMES: &[&str] = &["interval"];
+
+/// Builds a detector by name.
+pub fn by_name(name: &str) -> Option<Box<dyn Detector>> {
+    match name {
+        "interval" => Some(Box::new(IntervalDetector)),
+        _ => None,
+    }
+}
+
+/// The detectors of one series, combined: the highest score wins.
+#[derive(Debug)]
+pub struct DetectorSet {
+    detectors: Vec<Box<dyn Detector>>,
+    threshold: f64,
+}
+
+impl DetectorSet {
+    /// `names` must be valid (config validation checks them); unknown names are skipped.
+    pub fn new(names: &[String], threshold: f64) -> Self {
+        let mut detectors: Vec<Box<dyn Detector>> = names.iter().filter_map(|n| by_name(n)).collect();
+        if detectors.is_empty() {
+            detectors.push(Box::new(IntervalDetector));
+        }
+        Self { detectors, threshold }
+    }
+
+    pub fn threshold(&self) -> f64 {
+        self.threshold
+    }
+
+    pub fn observe(&mut self, ts: i64, value: f64, expected: &Expected) -> Verdict {
+        let mut best = Verdict { score: 0.0, detector: self.detectors[0].name() };
+        for d in &mut self.detectors {
+            let s = d.observe(ts, value, expected);
+            if s > best.score {
+                best = Verdict { score: s, detector: d.name() };
+            }
+        }
+        best
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interval_score_is_one_on_the_boundary() {
+        let e = Expected { yhat: 100.0, lower: 80.0, upper: 140.0 };
+        assert_eq!(interval_score(100.0, &e), 0.0);
+        assert!((interval_score(140.0, &e) - 1.0).abs() < 1e-12);
+        assert!((interval_score(80.0, &e) - 1.0).abs() < 1e-12);
+        assert!((interval_score(0.0, &e) - 5.0).abs() < 1e-12);
+        assert!((interval_score(120.0, &e) - 0.5).abs() < 1e-12);
+        assert_eq!(interval_score(f64::NAN, &e), 0.0);
+    }
+
+    #[test]
+    fn zero_width_interval_flags_any_departure_with_a_finite_score() {
+        let e = Expected { yhat: 0.0, lower: 0.0, upper: 0.0 };
+        assert_eq!(interval_score(0.0, &e), 0.0);
+        assert_eq!(interval_score(5.0, &e), MAX_SCORE);
+    }
+}

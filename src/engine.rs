@@ -1,0 +1,432 @@
+//! The per-series engine shared by the daemon and the command line: keeps a rolling window
+//! of one series, refits its model on a schedule, and scores each new observation against
+//! the forecast made before it arrived (strictly causal).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::detect::{DetectorSet, Expected, Verdict};
+use crate::model::{self, ModelError, ModelSpec, Prediction};
+use crate::series::{infer_periods, interpolate, supported_periods, Point};
+
+/// How every series is modelled; built from the config or the command line.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    pub model: ModelSpec,
+    /// Seasonal periods in steps; None infers them from the time step.
+    pub periods: Option<Vec<usize>>,
+    pub horizon_secs: i64,
+    /// Interval levels in percent, each forecast carries one band per level.
+    pub levels: Vec<f64>,
+    /// The level whose interval the detectors compare against (one of `levels`).
+    pub detect_level: f64,
+    /// History the model is fitted on (at least six cycles of the longest period are kept).
+    pub window_secs: i64,
+    /// Live: refit once this much new data has arrived since the last fit.
+    pub refit_every_secs: i64,
+    /// Replays (backfill, `viewcast detect`): refit at most this often in data time.
+    pub replay_refit_every_secs: i64,
+    /// Fewer finite points than this: no model, no scoring (warm-up).
+    pub min_points: usize,
+    pub non_negative: bool,
+    pub detectors: Vec<String>,
+    pub threshold: f64,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        Self {
+            model: ModelSpec::Auto,
+            periods: None,
+            horizon_secs: 7 * 86_400,
+            levels: vec![80.0, 95.0],
+            detect_level: 95.0,
+            window_secs: 28 * 86_400,
+            refit_every_secs: 3600,
+            replay_refit_every_secs: 86_400,
+            min_points: 48,
+            non_negative: true,
+            detectors: vec!["interval".into()],
+            threshold: 1.0,
+        }
+    }
+}
+
+/// A forecast from one fit: bands for each level, starting one step after `through`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForecastSet {
+    pub model: String,
+    /// The last observation the model saw.
+    pub through: i64,
+    pub step: i64,
+    pub bands: Vec<Prediction>,
+}
+
+impl ForecastSet {
+    pub fn origin(&self) -> i64 {
+        self.through + self.step
+    }
+
+    pub fn len(&self) -> usize {
+        self.bands.first().map_or(0, |b| b.point.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn band(&self, level: f64) -> Option<&Prediction> {
+        self.bands.iter().find(|b| (b.level - level).abs() < 1e-9).or(self.bands.last())
+    }
+
+    /// The expectation for time `ts`, if this forecast covers it.
+    pub fn expected(&self, ts: i64, level: f64) -> Option<Expected> {
+        if ts < self.origin() || (ts - self.origin()) % self.step != 0 {
+            return None;
+        }
+        let i = ((ts - self.origin()) / self.step) as usize;
+        let b = self.band(level)?;
+        Some(Expected { yhat: *b.point.get(i)?, lower: *b.lower.get(i)?, upper: *b.upper.get(i)? })
+    }
+}
+
+/// One scored (or, during warm-up, unscored) observation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluated {
+    pub ts: i64,
+    pub value: f64,
+    pub expected: Option<Expected>,
+    pub verdict: Verdict,
+    pub is_anomaly: bool,
+}
+
+/// What one call to [`SeriesEngine::ingest`] did.
+#[derive(Debug, Default)]
+pub struct Ingested {
+    pub evaluated: Vec<Evaluated>,
+    /// Durations of the fits made, in seconds.
+    pub fit_secs: Vec<f64>,
+    /// The last fit error, if the latest attempt failed (the previous forecast is kept).
+    pub error: Option<ModelError>,
+    /// True when a new forecast replaced the previous one.
+    pub refitted: bool,
+}
+
+/// The state of one series.
+#[derive(Debug)]
+pub struct SeriesEngine {
+    settings: Arc<EngineSettings>,
+    step: i64,
+    start: i64,
+    values: Vec<f64>,
+    scored_through: i64,
+    last_fit_through: Option<i64>,
+    forecast: Option<ForecastSet>,
+    detectors: DetectorSet,
+}
+
+impl SeriesEngine {
+    pub fn new(settings: Arc<EngineSettings>, step: i64) -> Self {
+        let detectors = DetectorSet::new(&settings.detectors, settings.threshold);
+        Self {
+            settings,
+            step: step.max(1),
+            start: 0,
+            values: Vec::new(),
+            scored_through: i64::MIN,
+            last_fit_through: None,
+            forecast: None,
+            detectors,
+        }
+    }
+
+    /// Restores what a previous run stored: its forecast and how far it had scored.
+    pub fn restore(&mut self, forecast: Option<ForecastSet>, scored_through: Option<i64>) {
+        self.last_fit_through = forecast.as_ref().map(|f| f.through);
+        self.forecast = forecast;
+        if let Some(t) = scored_through {
+            self.scored_through = t;
+        }
+    }
+
+    pub fn step(&self) -> i64 {
+        self.step
+    }
+
+    pub fn forecast(&self) -> Option<&ForecastSet> {
+        self.forecast.as_ref()
+    }
+
+    pub fn last_ts(&self) -> Option<i64> {
+        (!self.values.is_empty()).then(|| self.start + (self.values.len() as i64 - 1) * self.step)
+    }
+
+    pub fn scored_through(&self) -> Option<i64> {
+        (self.scored_through != i64::MIN).then_some(self.scored_through)
+    }
+
+    /// Number of points kept for fitting.
+    fn window_points(&self) -> usize {
+        let longest = self.settings.periods.as_ref().and_then(|p| p.iter().max().copied()).unwrap_or_else(|| {
+            infer_periods(self.step, usize::MAX / 4).into_iter().max().unwrap_or(1)
+        });
+        ((self.settings.window_secs / self.step) as usize).max(6 * longest).max(2 * self.settings.min_points)
+    }
+
+    /// Feeds observations in time order. Points at or before `score_from` (and points this
+    /// series already scored before a restart) only extend the history; later ones are
+    /// scored against the forecast made before they arrived, then join the history.
+    /// A point for a time already held replaces its value (late data) without a new score.
+    pub fn ingest(&mut self, points: &[Point], score_from: i64) -> Ingested {
+        let mut out = Ingested::default();
+        let mut sorted = points.to_vec();
+        sorted.sort_by_key(|p| p.ts);
+        let mut any_new = false;
+        for p in sorted {
+            if self.last_ts().is_some_and(|last| p.ts <= last) {
+                self.overwrite(p);
+                continue;
+            }
+            any_new = true;
+            let score_it = p.ts > score_from && p.ts > self.scored_through;
+            if score_it {
+                let covered = self.forecast.as_ref().is_some_and(|f| f.expected(p.ts, self.settings.detect_level).is_some());
+                if !covered && self.enough_data() {
+                    self.refit(&mut out);
+                }
+                let ev = self.evaluate(p);
+                out.evaluated.push(ev);
+                self.scored_through = p.ts;
+            }
+            self.push(p);
+            if score_it && self.due(self.settings.replay_refit_every_secs) && self.enough_data() {
+                self.refit(&mut out);
+            }
+        }
+        if any_new && (self.forecast.is_none() || self.due(self.settings.refit_every_secs)) && self.enough_data() {
+            self.refit(&mut out);
+        }
+        out
+    }
+
+    /// Forces a refit on the history held now (the API's refit, a changed model).
+    pub fn refit_now(&mut self) -> Ingested {
+        let mut out = Ingested::default();
+        if self.enough_data() {
+            self.refit(&mut out);
+        }
+        out
+    }
+
+    fn due(&self, every: i64) -> bool {
+        match (self.last_fit_through, self.last_ts()) {
+            (Some(fit), Some(last)) => last - fit >= every,
+            (None, Some(_)) => true,
+            _ => false,
+        }
+    }
+
+    fn enough_data(&self) -> bool {
+        let n = self.window_points();
+        let tail = &self.values[self.values.len().saturating_sub(n)..];
+        tail.iter().filter(|v| v.is_finite()).count() >= self.settings.min_points.max(1)
+    }
+
+    fn evaluate(&mut self, p: Point) -> Evaluated {
+        let expected = self.forecast.as_ref().and_then(|f| f.expected(p.ts, self.settings.detect_level));
+        let verdict = match (&expected, p.value.is_finite()) {
+            (Some(e), true) => self.detectors.observe(p.ts, p.value, e),
+            _ => Verdict { score: 0.0, detector: "none" },
+        };
+        let is_anomaly = verdict.score >= self.detectors.threshold();
+        Evaluated { ts: p.ts, value: p.value, expected, verdict, is_anomaly }
+    }
+
+    fn push(&mut self, p: Point) {
+        match self.last_ts() {
+            None => {
+                self.start = p.ts;
+                self.values.push(p.value);
+            }
+            Some(last) => {
+                let gap = ((p.ts - last) as f64 / self.step as f64).round().max(1.0) as usize;
+                self.values.extend(std::iter::repeat_n(f64::NAN, gap - 1));
+                self.values.push(p.value);
+            }
+        }
+        let keep = self.window_points();
+        if self.values.len() > 2 * keep {
+            let drop = self.values.len() - keep;
+            self.values.drain(..drop);
+            self.start += drop as i64 * self.step;
+        }
+    }
+
+    fn overwrite(&mut self, p: Point) {
+        if p.ts < self.start {
+            return;
+        }
+        let slot = ((p.ts - self.start) as f64 / self.step as f64).round() as usize;
+        if let Some(v) = self.values.get_mut(slot) {
+            *v = p.value;
+        }
+    }
+
+    fn refit(&mut self, out: &mut Ingested) {
+        let Some(through) = self.last_ts() else { return };
+        let n = self.window_points();
+        let tail = &self.values[self.values.len().saturating_sub(n)..];
+        let Some(y) = interpolate(tail) else { return };
+        // Periods must also be supported without the calibration hold-out, so the
+        // calibration fit is the same model as the real one.
+        let candidates = match &self.settings.periods {
+            Some(p) => supported_periods(p.iter().copied(), usize::MAX / 4),
+            None => infer_periods(self.step, usize::MAX / 4),
+        };
+        let hold = hold_out(&self.settings, y.len(), candidates.first().copied());
+        let periods = supported_periods(candidates, y.len() - hold);
+        let horizon = ((self.settings.horizon_secs + self.step - 1) / self.step).max(1) as usize;
+        let started = Instant::now();
+        let result = model::fit(&self.settings.model, &y, &periods).and_then(|fit| {
+            let bands = self
+                .settings
+                .levels
+                .iter()
+                .map(|&l| model::predict(fit.fitted.as_ref(), horizon, l, self.settings.non_negative))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(ForecastSet { model: fit.model.to_string(), through, step: self.step, bands })
+        })
+        .map(|mut f| {
+            if let Some(factors) = calibration(&self.settings, &y, &periods, hold) {
+                widen(&mut f.bands, &factors, self.settings.non_negative);
+            }
+            f
+        });
+        out.fit_secs.push(started.elapsed().as_secs_f64());
+        // Whatever the outcome, wait for new data before trying again.
+        self.last_fit_through = Some(through);
+        match result {
+            Ok(f) => {
+                self.forecast = Some(f);
+                out.refitted = true;
+                out.error = None;
+            }
+            Err(e) => out.error = Some(e),
+        }
+    }
+}
+
+/// Model intervals are often too narrow (MSTL absorbs noise into its seasonal components),
+/// so each fit is checked on data it has not seen: refit without the last cycle, forecast
+/// that cycle, and take the `level` quantile of |error| / half-width as the factor by which
+/// the intervals must grow to cover it (split-conformal on normalised scores). Intervals
+/// are only ever widened. Returns one factor per level, or None when the history is short.
+fn calibration(settings: &EngineSettings, y: &[f64], periods: &[usize], hold: usize) -> Option<Vec<f64>> {
+    if hold == 0 {
+        return None;
+    }
+    let (train, test) = y.split_at(y.len() - hold);
+    let fit = model::fit(&settings.model, train, periods).ok()?;
+    settings
+        .levels
+        .iter()
+        .map(|&level| {
+            let p = model::predict(fit.fitted.as_ref(), hold, level, false).ok()?;
+            let mut scores: Vec<f64> = (0..hold)
+                .map(|i| {
+                    let half = ((p.upper[i] - p.lower[i]) / 2.0).max(1e-9 * p.point[i].abs().max(1.0));
+                    (test[i] - p.point[i]).abs() / half
+                })
+                .collect();
+            scores.sort_by(f64::total_cmp);
+            let k = (((hold + 1) as f64 * level / 100.0).ceil() as usize).clamp(1, hold);
+            Some(scores[k - 1].clamp(1.0, 10.0))
+        })
+        .collect()
+}
+
+/// Length of the calibration hold-out: one shortest cycle (at least 24 steps), or 0 when
+/// the history is too short to spare it.
+fn hold_out(settings: &EngineSettings, n: usize, shortest: Option<usize>) -> usize {
+    let hold = shortest.unwrap_or(24).max(24);
+    if n < 4 * hold || n - hold < settings.min_points { 0 } else { hold }
+}
+
+fn widen(bands: &mut [Prediction], factors: &[f64], non_negative: bool) {
+    for (b, &f) in bands.iter_mut().zip(factors) {
+        for i in 0..b.point.len() {
+            let p = b.point[i];
+            b.lower[i] = p - (p - b.lower[i]) * f;
+            b.upper[i] = p + (b.upper[i] - p) * f;
+            if non_negative {
+                b.lower[i] = b.lower[i].max(0.0);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hourly(n: usize, f: impl Fn(usize) -> f64) -> Vec<Point> {
+        (0..n).map(|i| Point { ts: i as i64 * 3600, value: f(i) }).collect()
+    }
+
+    fn shape(i: usize) -> f64 {
+        let h = (i % 24) as f64;
+        500.0 + 200.0 * (h / 24.0 * std::f64::consts::TAU).sin() + ((i * 7919) % 17) as f64
+    }
+
+    #[test]
+    fn replay_is_causal_and_flags_an_outage() {
+        let settings = Arc::new(EngineSettings::default());
+        let mut pts = hourly(24 * 21, shape);
+        pts[24 * 20 + 5].value = 0.0;
+        let mut e = SeriesEngine::new(settings.clone(), 3600);
+        let out = e.ingest(&pts, i64::MIN);
+        assert_eq!(out.evaluated.len(), pts.len());
+        assert!(out.evaluated[0].expected.is_none(), "warm-up has no forecast");
+        let outage = &out.evaluated[24 * 20 + 5];
+        assert!(outage.is_anomaly, "outage score {}", outage.verdict.score);
+        let flagged = out.evaluated.iter().filter(|e| e.is_anomaly).count();
+        assert!(flagged < 20, "{flagged} flags on clean data");
+
+        // Appending future rows never changes earlier scores.
+        let mut more = pts.clone();
+        more.extend(hourly(24 * 23, shape).into_iter().skip(24 * 21).map(|p| Point { value: p.value * 3.0, ..p }));
+        let mut e2 = SeriesEngine::new(settings, 3600);
+        let out2 = e2.ingest(&more, i64::MIN);
+        assert_eq!(&out2.evaluated[..pts.len()], &out.evaluated[..]);
+    }
+
+    #[test]
+    fn history_before_score_from_is_not_scored_and_late_data_overwrites() {
+        let mut e = SeriesEngine::new(Arc::new(EngineSettings::default()), 3600);
+        let pts = hourly(24 * 10, shape);
+        let out = e.ingest(&pts, pts[pts.len() - 3].ts);
+        assert_eq!(out.evaluated.len(), 2);
+        assert!(out.evaluated.iter().all(|e| e.expected.is_some()));
+        let f = e.forecast().unwrap();
+        assert_eq!(f.through, pts.last().unwrap().ts);
+        // A late correction to a held hour does not produce a new score.
+        let again = e.ingest(&[Point { ts: pts[5].ts, value: 1.0 }], i64::MIN);
+        assert!(again.evaluated.is_empty());
+    }
+
+    #[test]
+    fn gaps_and_nans_do_not_break_fitting() {
+        let mut pts = hourly(24 * 15, shape);
+        pts.retain(|p| p.ts % (7 * 3600) != 0);
+        for p in pts.iter_mut().step_by(11) {
+            p.value = f64::NAN;
+        }
+        let mut e = SeriesEngine::new(Arc::new(EngineSettings::default()), 3600);
+        let out = e.ingest(&pts, i64::MIN);
+        assert!(out.error.is_none(), "{:?}", out.error);
+        let f = e.forecast().unwrap();
+        assert_eq!(f.len(), 168);
+        let b = f.band(95.0).unwrap();
+        assert!(b.point.iter().all(|v| v.is_finite()));
+    }
+}

@@ -1,0 +1,228 @@
+//! Forecasting models behind one trait, and the choice of model per series.
+//!
+//! A model is fitted on a gap-free series (see [`crate::series::interpolate`]) with the
+//! seasonal periods that apply, and the fitted model predicts points and intervals.
+
+mod mstl;
+mod naive;
+
+use std::fmt;
+
+pub use mstl::MstlEts;
+pub use naive::SeasonalNaive;
+
+/// What can go wrong while fitting or predicting.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("too few points to fit {model}: {have}, need at least {need}")]
+    TooShort { model: &'static str, have: usize, need: usize },
+    #[error("{model} failed: {reason}")]
+    Failed { model: &'static str, reason: String },
+    #[error("unknown model `{0}` (known: auto, {known})", known = NAMES.join(", "))]
+    Unknown(String),
+}
+
+pub type Result<T, E = ModelError> = std::result::Result<T, E>;
+
+/// Names of the models in the catalog, as configs and `--model` spell them.
+pub const NAMES: &[&str] = &["mstl_ets", "seasonal_naive", "naive"];
+
+/// Point forecasts with a central prediction interval at `level` percent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prediction {
+    pub level: f64,
+    pub point: Vec<f64>,
+    pub lower: Vec<f64>,
+    pub upper: Vec<f64>,
+}
+
+impl Prediction {
+    /// Orders the bounds around the point, clamps at zero for non-negative series, and
+    /// rejects non-finite output so nothing downstream ever sees NaN.
+    fn tidy(mut self, non_negative: bool, model: &'static str) -> Result<Self> {
+        for i in 0..self.point.len() {
+            let (p, l, u) = (self.point[i], self.lower[i], self.upper[i]);
+            if !(p.is_finite() && l.is_finite() && u.is_finite()) {
+                return Err(ModelError::Failed { model, reason: format!("non-finite forecast at step {}", i + 1) });
+            }
+            let (mut p, mut l, mut u) = (p, l.min(p), u.max(p));
+            if non_negative {
+                p = p.max(0.0);
+                l = l.max(0.0);
+                u = u.max(0.0);
+            }
+            self.point[i] = p;
+            self.lower[i] = l;
+            self.upper[i] = u;
+        }
+        Ok(self)
+    }
+}
+
+/// An unfitted model.
+pub trait Forecaster: Send + Sync + fmt::Debug {
+    fn name(&self) -> &'static str;
+    /// Fits on a gap-free series. `periods` are the seasonal periods (in steps) that the
+    /// history supports, shortest first; models use what they can of them.
+    fn fit(&self, y: &[f64], periods: &[usize]) -> Result<Box<dyn Fitted>>;
+}
+
+/// A fitted model.
+pub trait Fitted: Send + Sync {
+    fn name(&self) -> &'static str;
+    /// Predicts `horizon` steps after the training data with a `level`% interval.
+    fn predict(&self, horizon: usize, level: f64) -> Result<Prediction>;
+}
+
+/// Which model to use: a named one, or `auto`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelSpec {
+    Auto,
+    Named(&'static str),
+}
+
+impl std::str::FromStr for ModelSpec {
+    type Err = ModelError;
+    fn from_str(s: &str) -> Result<Self> {
+        if s == "auto" {
+            return Ok(Self::Auto);
+        }
+        NAMES
+            .iter()
+            .find(|n| **n == s)
+            .map(|n| Self::Named(n))
+            .ok_or_else(|| ModelError::Unknown(s.to_string()))
+    }
+}
+
+/// Builds the unfitted model of a catalog name.
+pub fn by_name(name: &str) -> Result<Box<dyn Forecaster>> {
+    match name {
+        "mstl_ets" => Ok(Box::new(MstlEts)),
+        "seasonal_naive" => Ok(Box::new(SeasonalNaive::seasonal())),
+        "naive" => Ok(Box::new(SeasonalNaive::naive())),
+        other => Err(ModelError::Unknown(other.to_string())),
+    }
+}
+
+/// A fitted model together with a forecast made from it.
+pub struct Fit {
+    pub model: &'static str,
+    pub fitted: Box<dyn Fitted>,
+}
+
+/// Fits the model `spec` names. `auto` tries the richest model the history supports and
+/// falls back step by step (MSTL+ETS → seasonal naive → naive), so a short, constant or
+/// odd series still gets a forecast. A named model that fails is an error.
+pub fn fit(spec: &ModelSpec, y: &[f64], periods: &[usize]) -> Result<Fit> {
+    let candidates: Vec<&'static str> = match spec {
+        ModelSpec::Named(n) => vec![n],
+        ModelSpec::Auto => {
+            let constant = y.iter().all(|v| *v == y[0]);
+            if constant || periods.is_empty() {
+                vec!["seasonal_naive", "naive"]
+            } else {
+                vec!["mstl_ets", "seasonal_naive", "naive"]
+            }
+        }
+    };
+    let mut last_err = None;
+    for name in candidates {
+        let model = by_name(name)?;
+        match model.fit(y, periods).and_then(|f| f.predict(1, 95.0).map(|_| f)) {
+            Ok(fitted) => return Ok(Fit { model: name, fitted }),
+            Err(e) => {
+                tracing::debug!(model = name, error = %e, "model did not fit, trying the next");
+                last_err = Some(e);
+            }
+        }
+    }
+    Err(last_err.unwrap_or(ModelError::TooShort { model: "naive", have: y.len(), need: 1 }))
+}
+
+/// Predicts and tidies the output (ordered bounds, non-negative when asked).
+pub fn predict(fitted: &dyn Fitted, horizon: usize, level: f64, non_negative: bool) -> Result<Prediction> {
+    fitted.predict(horizon, level)?.tidy(non_negative, fitted.name())
+}
+
+/// The standard normal quantile (Acklam's rational approximation, |error| < 1.2e-9).
+pub fn normal_quantile(p: f64) -> f64 {
+    const A: [f64; 6] = [-3.969683028665376e1, 2.209460984245205e2, -2.759285104469687e2, 1.383577518672690e2, -3.066479806614716e1, 2.506628277459239];
+    const B: [f64; 5] = [-5.447609879822406e1, 1.615858368580409e2, -1.556989798598866e2, 6.680131188771972e1, -1.328068155288572e1];
+    const C: [f64; 6] = [-7.784894002430293e-3, -3.223964580411365e-1, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783];
+    const D: [f64; 4] = [7.784695709041462e-3, 3.224671290700398e-1, 2.445134137142996, 3.754408661907416];
+    let p = p.clamp(1e-12, 1.0 - 1e-12);
+    let plow = 0.02425;
+    if p < plow {
+        let q = (-2.0 * p.ln()).sqrt();
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5]) / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    } else if p <= 1.0 - plow {
+        let q = p - 0.5;
+        let r = q * q;
+        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
+            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
+    } else {
+        -normal_quantile(1.0 - p)
+    }
+}
+
+/// z for a central interval of `level` percent, e.g. 95 → 1.96.
+pub fn z_for_level(level: f64) -> f64 {
+    normal_quantile(0.5 + level.clamp(0.0, 99.999) / 200.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seasonal(n: usize) -> Vec<f64> {
+        (0..n)
+            .map(|i| {
+                let h = (i % 24) as f64;
+                let d = ((i / 24) % 7) as f64;
+                1000.0 + 300.0 * (h / 24.0 * std::f64::consts::TAU).sin() + 50.0 * d + ((i * 7919) % 13) as f64
+            })
+            .collect()
+    }
+
+    #[test]
+    fn quantiles_match_tables() {
+        assert!((z_for_level(95.0) - 1.959964).abs() < 1e-5);
+        assert!((z_for_level(80.0) - 1.281552).abs() < 1e-5);
+        assert!((normal_quantile(0.001) + 3.090232).abs() < 1e-5);
+    }
+
+    #[test]
+    fn auto_fits_mstl_on_seasonal_data_and_orders_bounds() {
+        let y = seasonal(672);
+        let f = fit(&ModelSpec::Auto, &y, &[24, 168]).unwrap();
+        assert_eq!(f.model, "mstl_ets");
+        let p = predict(f.fitted.as_ref(), 168, 95.0, true).unwrap();
+        assert_eq!(p.point.len(), 168);
+        for i in 0..168 {
+            assert!(p.lower[i] <= p.point[i] && p.point[i] <= p.upper[i]);
+            assert!(p.lower[i] >= 0.0);
+        }
+        // Tracks the daily cycle: the forecast at the peak hour beats the trough hour.
+        let peak = p.point[6];
+        let trough = p.point[18];
+        assert!(peak > trough + 300.0, "peak {peak} trough {trough}");
+    }
+
+    #[test]
+    fn degenerate_series_still_forecast() {
+        for y in [vec![5.0; 400], vec![0.0; 400], vec![3.0, 4.0, 5.0], vec![7.0]] {
+            let periods = crate::series::supported_periods([24, 168], y.len());
+            let f = fit(&ModelSpec::Auto, &y, &periods).unwrap();
+            let p = predict(f.fitted.as_ref(), 24, 95.0, true).unwrap();
+            assert!(p.point.iter().chain(&p.lower).chain(&p.upper).all(|v| v.is_finite()));
+        }
+        assert!(fit(&ModelSpec::Auto, &[], &[]).is_err());
+    }
+
+    #[test]
+    fn unknown_model_names_are_errors() {
+        assert!("prophet".parse::<ModelSpec>().is_err());
+        assert_eq!("seasonal_naive".parse::<ModelSpec>().unwrap(), ModelSpec::Named("seasonal_naive"));
+    }
+}

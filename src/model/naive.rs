@@ -1,0 +1,90 @@
+//! Seasonal naive ("same hour last week") and plain naive forecasts: the baselines, and the
+//! fallback for series too short or too odd for anything else.
+
+use super::{z_for_level, Fitted, Forecaster, ModelError, Prediction, Result};
+
+#[derive(Debug, Clone, Copy)]
+pub struct SeasonalNaive {
+    seasonal: bool,
+}
+
+impl SeasonalNaive {
+    /// Repeats the last cycle of the longest period the history supports.
+    pub fn seasonal() -> Self {
+        Self { seasonal: true }
+    }
+
+    /// Repeats the last value.
+    pub fn naive() -> Self {
+        Self { seasonal: false }
+    }
+}
+
+impl Forecaster for SeasonalNaive {
+    fn name(&self) -> &'static str {
+        if self.seasonal { "seasonal_naive" } else { "naive" }
+    }
+
+    fn fit(&self, y: &[f64], periods: &[usize]) -> Result<Box<dyn Fitted>> {
+        let m = if self.seasonal {
+            *periods.iter().max().ok_or(ModelError::TooShort { model: self.name(), have: y.len(), need: 2 })?
+        } else {
+            1
+        };
+        if y.len() < m.max(1) {
+            return Err(ModelError::TooShort { model: self.name(), have: y.len(), need: m });
+        }
+        let resid: Vec<f64> = (m..y.len()).map(|t| y[t] - y[t - m]).collect();
+        let sigma = if resid.is_empty() {
+            0.0
+        } else {
+            (resid.iter().map(|e| e * e).sum::<f64>() / resid.len() as f64).sqrt()
+        };
+        Ok(Box::new(FittedNaive { name: self.name(), last: y[y.len() - m..].to_vec(), sigma }))
+    }
+}
+
+struct FittedNaive {
+    name: &'static str,
+    last: Vec<f64>,
+    sigma: f64,
+}
+
+impl Fitted for FittedNaive {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn predict(&self, horizon: usize, level: f64) -> Result<Prediction> {
+        let m = self.last.len();
+        let z = z_for_level(level);
+        let mut p = Prediction { level, point: vec![], lower: vec![], upper: vec![] };
+        for h in 0..horizon {
+            let y = self.last[h % m];
+            // Each further cycle adds one more step of seasonal-random-walk variance.
+            let half = z * self.sigma * ((h / m + 1) as f64).sqrt();
+            p.point.push(y);
+            p.lower.push(y - half);
+            p.upper.push(y + half);
+        }
+        Ok(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeats_last_cycle_with_widening_interval() {
+        let y: Vec<f64> = (0..48).map(|i| (i % 24) as f64 + if i >= 24 { 1.0 } else { 0.0 }).collect();
+        let f = SeasonalNaive::seasonal().fit(&y, &[24]).unwrap();
+        let p = f.predict(48, 95.0).unwrap();
+        assert_eq!(p.point[0], 1.0);
+        assert_eq!(p.point[23], 24.0);
+        assert_eq!(p.point[24], 1.0);
+        // residuals are all 1 → sigma 1; second cycle is sqrt(2) wider.
+        assert!((p.upper[0] - p.point[0] - 1.959964).abs() < 1e-4);
+        assert!((p.upper[24] - p.point[24] - 1.959964 * 2f64.sqrt()).abs() < 1e-4);
+    }
+}

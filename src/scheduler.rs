@@ -1,0 +1,369 @@
+//! The cycle: poll the source for new points, ingest them per series on a bounded blocking
+//! pool (fit, forecast, detect), write the results to every sink, update metrics and health.
+//! A panic or error in one series is recorded for that series and never stops the others.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, info_span, warn, Instrument};
+
+use crate::clock::Clock;
+use crate::engine::{EngineSettings, Ingested, SeriesEngine};
+use crate::metrics::Metrics;
+use crate::series::{Point, SeriesKey};
+use crate::sink::{AnomalyRecord, CycleOutput, SeriesOutput, SeriesState, Sink, Status};
+use crate::source::Source;
+use crate::store::Store;
+
+/// Whether the daemon is ready, and why not; shared with the API.
+#[derive(Debug, Default)]
+pub struct Health {
+    ready: AtomicBool,
+    problem: Mutex<Option<String>>,
+}
+
+impl Health {
+    /// None when ready; the reason otherwise.
+    pub fn not_ready_reason(&self) -> Option<String> {
+        let problem = self.problem.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        match (self.ready.load(Ordering::SeqCst), problem) {
+            (_, Some(p)) => Some(p),
+            (false, None) => Some("the first cycle has not finished yet".into()),
+            (true, None) => None,
+        }
+    }
+
+    fn set(&self, ready: bool, problem: Option<String>) {
+        if ready {
+            self.ready.store(true, Ordering::SeqCst);
+        }
+        *self.problem.lock().unwrap_or_else(|e| e.into_inner()) = problem;
+    }
+}
+
+/// Refits asked for through the API: each entry is a set of tag filters (empty = all).
+#[derive(Debug, Default)]
+pub struct RefitQueue(Mutex<Vec<Vec<(String, String)>>>);
+
+impl RefitQueue {
+    pub fn push(&self, filters: Vec<(String, String)>) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(filters);
+    }
+
+    fn drain(&self) -> Vec<Vec<(String, String)>> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// What a cycle did, for logs and tests.
+#[derive(Debug, Default, Clone)]
+pub struct CycleReport {
+    pub series: usize,
+    pub points: usize,
+    pub fits: usize,
+    pub anomalies: usize,
+    pub errors: usize,
+}
+
+#[derive(Debug, Clone)]
+struct Known {
+    state: SeriesState,
+}
+
+pub struct Scheduler {
+    pub source: Arc<dyn Source>,
+    pub sinks: Vec<Arc<dyn Sink>>,
+    pub store: Arc<Store>,
+    pub metrics: Arc<Metrics>,
+    pub clock: Arc<dyn Clock>,
+    pub health: Arc<Health>,
+    pub refits: Arc<RefitQueue>,
+    pub settings: Arc<EngineSettings>,
+    pub interval: Duration,
+    pub backfill_secs: i64,
+    pub retention_secs: i64,
+    fit_permits: Arc<Semaphore>,
+    engines: HashMap<SeriesKey, Arc<Mutex<SeriesEngine>>>,
+    known: HashMap<SeriesKey, Known>,
+}
+
+type Job = (SeriesKey, i64, Vec<Point>, i64, bool);
+
+impl Scheduler {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        source: Arc<dyn Source>,
+        sinks: Vec<Arc<dyn Sink>>,
+        store: Arc<Store>,
+        metrics: Arc<Metrics>,
+        clock: Arc<dyn Clock>,
+        settings: Arc<EngineSettings>,
+        interval: Duration,
+        backfill_secs: i64,
+        retention_secs: i64,
+        fit_threads: usize,
+    ) -> Self {
+        let threads = if fit_threads == 0 { std::thread::available_parallelism().map_or(2, |n| n.get()) } else { fit_threads };
+        Self {
+            source,
+            sinks,
+            store,
+            metrics,
+            clock,
+            health: Arc::new(Health::default()),
+            refits: Arc::new(RefitQueue::default()),
+            settings,
+            interval,
+            backfill_secs,
+            retention_secs,
+            fit_permits: Arc::new(Semaphore::new(threads.max(1))),
+            engines: HashMap::new(),
+            known: HashMap::new(),
+        }
+    }
+
+    /// Runs cycles every `interval` until cancelled.
+    pub async fn run(mut self, cancel: CancellationToken) {
+        loop {
+            let started = Instant::now();
+            self.cycle(&cancel).await;
+            let wait = self.interval.saturating_sub(started.elapsed());
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+        info!("scheduler stopped");
+    }
+
+    /// One cycle. Never fails as a whole: problems are logged, counted and shown in health.
+    pub async fn cycle(&mut self, cancel: &CancellationToken) -> CycleReport {
+        let now = self.clock.now();
+        let span = info_span!("cycle", now = %crate::clock::rfc3339(now));
+        let started = Instant::now();
+        let report = self.cycle_inner(now, cancel).instrument(span).await;
+        self.metrics.cycle_duration.observe(started.elapsed().as_secs_f64());
+        report
+    }
+
+    async fn cycle_inner(&mut self, now: i64, cancel: &CancellationToken) -> CycleReport {
+        let mut report = CycleReport::default();
+        let updates = match self.source.poll(now).await {
+            Ok(u) => u,
+            Err(e) => {
+                warn!(error = %e, "polling the source failed");
+                self.metrics.errors.with_label_values(&["source"]).inc();
+                self.metrics.cycles.with_label_values(&["error"]).inc();
+                self.health.set(false, Some(format!("source {}: {e}", self.source.describe())));
+                report.errors += 1;
+                return report;
+            }
+        };
+        if self.known.is_empty() {
+            self.restore();
+        }
+        let refit_filters = self.refits.drain();
+        let mut jobs: Vec<Job> = Vec::new();
+        let mut updated = std::collections::HashSet::new();
+        for u in updates {
+            report.points += u.points.len();
+            let last = u.points.iter().map(|p| p.ts).max().unwrap_or(i64::MIN);
+            let score_from = match self.known.get(&u.key).and_then(|k| k.state.scored_through) {
+                Some(t) => t,
+                None => last.saturating_sub(self.backfill_secs),
+            };
+            let force = refit_filters.iter().any(|f| u.key.matches(f));
+            updated.insert(u.key.clone());
+            jobs.push((u.key, u.step, u.points, score_from, force));
+        }
+        for key in self.engines.keys() {
+            if !updated.contains(key) && refit_filters.iter().any(|f| key.matches(f)) {
+                jobs.push((key.clone(), 0, vec![], i64::MAX, true));
+            }
+        }
+        report.series = jobs.len();
+
+        let mut set = JoinSet::new();
+        for (key, step, points, score_from, force) in jobs {
+            let engine = self.engine(&key, step);
+            let permits = self.fit_permits.clone();
+            let cancel = cancel.clone();
+            let span = info_span!("series", series = %key);
+            set.spawn(
+                async move {
+                    let _permit = tokio::select! {
+                        p = permits.acquire_owned() => p.ok()?,
+                        _ = cancel.cancelled() => return None,
+                    };
+                    let job = tokio::task::spawn_blocking(move || {
+                        let mut e = engine.lock().unwrap_or_else(|p| p.into_inner());
+                        let mut out = e.ingest(&points, score_from);
+                        if force {
+                            let forced = e.refit_now();
+                            out.fit_secs.extend(forced.fit_secs);
+                            out.refitted |= forced.refitted;
+                            out.error = forced.error.or(out.error);
+                        }
+                        let fc = if out.refitted { e.forecast().cloned() } else { None };
+                        (out, fc, e.last_ts(), e.scored_through(), e.forecast().is_some(), e.step())
+                    });
+                    Some((key, job.await))
+                }
+                .instrument(span),
+            );
+        }
+
+        let mut output = CycleOutput { generated_at: now, series: Vec::new() };
+        while let Some(joined) = set.join_next().await {
+            let Ok(Some((key, result))) = joined else { continue };
+            let prev = self.known.get(&key).map(|k| k.state.clone());
+            let state_out = match result {
+                Ok((ing, forecast, last_point, scored_through, has_forecast, step)) => {
+                    self.record_series(&key, ing, forecast, last_point, scored_through, has_forecast, step, prev, now, &mut report)
+                }
+                Err(e) => {
+                    let reason = if e.is_panic() { "panicked while modelling (see logs)".to_string() } else { e.to_string() };
+                    warn!(series = %key, %reason, "series failed");
+                    self.metrics.errors.with_label_values(&["model"]).inc();
+                    report.errors += 1;
+                    let mut state = prev.unwrap_or(SeriesState { status: Status::Error, reason: None, model: None, step: 0, last_point: None, last_fit: None, scored_through: None });
+                    state.status = Status::Error;
+                    state.reason = Some(reason);
+                    SeriesOutput { key: key.clone(), state, forecast: None, anomalies: vec![] }
+                }
+            };
+            self.known.insert(key, Known { state: state_out.state.clone() });
+            output.series.push(state_out);
+        }
+
+        let mut write_ok = true;
+        for sink in &self.sinks {
+            if let Err(e) = sink.write(&output).await {
+                warn!(sink = sink.name(), error = %e, "write failed");
+                self.metrics.errors.with_label_values(&["sink"]).inc();
+                write_ok = false;
+                report.errors += 1;
+            }
+        }
+        let store = self.store.clone();
+        let cutoff = now - self.retention_secs;
+        let _ = tokio::task::spawn_blocking(move || store.prune(cutoff)).await;
+
+        for s in Status::ALL {
+            let n = self.known.values().filter(|k| k.state.status == s).count();
+            self.metrics.series.with_label_values(&[s.as_str()]).set(n as i64);
+        }
+        if write_ok {
+            self.metrics.cycles.with_label_values(&["ok"]).inc();
+            self.metrics.last_success.set(self.clock.now() as f64);
+            self.health.set(true, None);
+        } else {
+            self.metrics.cycles.with_label_values(&["error"]).inc();
+            self.health.set(false, Some("writing results failed (see logs)".into()));
+        }
+        info!(series = report.series, points = report.points, fits = report.fits, anomalies = report.anomalies, errors = report.errors, "cycle finished");
+        report
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn record_series(
+        &self,
+        key: &SeriesKey,
+        ing: Ingested,
+        forecast: Option<crate::engine::ForecastSet>,
+        last_point: Option<i64>,
+        scored_through: Option<i64>,
+        has_forecast: bool,
+        step: i64,
+        prev: Option<SeriesState>,
+        now: i64,
+        report: &mut CycleReport,
+    ) -> SeriesOutput {
+        for s in &ing.fit_secs {
+            self.metrics.fit_duration.observe(*s);
+        }
+        report.fits += ing.fit_secs.len();
+        let (status, reason) = match (&ing.error, has_forecast) {
+            (Some(e), _) => {
+                self.metrics.errors.with_label_values(&["model"]).inc();
+                report.errors += 1;
+                warn!(series = %key, error = %e, "fit failed");
+                (Status::Error, Some(if has_forecast { format!("{e}; serving the previous forecast") } else { e.to_string() }))
+            }
+            (None, true) => (Status::Ok, None),
+            (None, false) => (Status::WarmingUp, Some(format!("fewer than {} points so far", self.settings.min_points))),
+        };
+        let anomalies: Vec<AnomalyRecord> = ing
+            .evaluated
+            .iter()
+            .filter_map(|ev| {
+                ev.expected.map(|e| AnomalyRecord {
+                    time: ev.ts,
+                    value: ev.value,
+                    yhat: e.yhat,
+                    yhat_lower: e.lower,
+                    yhat_upper: e.upper,
+                    score: ev.verdict.score,
+                    is_anomaly: ev.is_anomaly,
+                    detector: ev.verdict.detector.to_string(),
+                })
+            })
+            .collect();
+        report.anomalies += anomalies.iter().filter(|a| a.is_anomaly).count();
+        if let Some(a) = anomalies.last() {
+            self.metrics.set_anomaly(key, a.score, a.is_anomaly);
+        }
+        if let Some(f) = &forecast {
+            if let Some(b) = f.band(self.settings.detect_level) {
+                if let (Some(y), Some(l), Some(u)) = (b.point.first(), b.lower.first(), b.upper.first()) {
+                    self.metrics.set_forecast(key, *y, *l, *u);
+                }
+            }
+        }
+        let prev_model = prev.as_ref().and_then(|p| p.model.clone());
+        let prev_fit = prev.as_ref().and_then(|p| p.last_fit);
+        let state = SeriesState {
+            status,
+            reason,
+            model: forecast.as_ref().map(|f| f.model.clone()).or(prev_model),
+            step,
+            last_point,
+            last_fit: if forecast.is_some() { Some(now) } else { prev_fit },
+            scored_through,
+        };
+        SeriesOutput { key: key.clone(), state, forecast, anomalies }
+    }
+
+    fn engine(&mut self, key: &SeriesKey, step: i64) -> Arc<Mutex<SeriesEngine>> {
+        self.engines
+            .entry(key.clone())
+            .or_insert_with(|| {
+                let mut e = SeriesEngine::new(self.settings.clone(), step);
+                // A series seen before a restart continues where it stopped: its stored
+                // forecast scores the points that arrive now, and nothing is scored twice.
+                if let Some(k) = self.known.get(key) {
+                    let forecast = self.store.forecast(key).ok().flatten().map(|f| f.set);
+                    e.restore(forecast, k.state.scored_through);
+                }
+                Arc::new(Mutex::new(e))
+            })
+            .clone()
+    }
+
+    /// Loads what the store knows of each series (after a restart).
+    fn restore(&mut self) {
+        match self.store.series() {
+            Ok(rows) => {
+                for r in rows {
+                    self.known.insert(r.key, Known { state: r.state });
+                }
+            }
+            Err(e) => warn!(error = %e, "could not read series state from the store"),
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! Where results go: the records one cycle produces and the `Sink` trait that writes them
+//! (the embedded store always; InfluxDB when configured).
+
+use async_trait::async_trait;
+
+use crate::engine::ForecastSet;
+use crate::series::SeriesKey;
+
+/// How a series stands after a cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Ok,
+    /// Too little history to model yet.
+    WarmingUp,
+    /// The last fit or detection failed; the reason is recorded.
+    Error,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::WarmingUp => "warming_up",
+            Status::Error => "error",
+        }
+    }
+
+    pub fn parse(s: &str) -> Status {
+        match s {
+            "ok" => Status::Ok,
+            "warming_up" => Status::WarmingUp,
+            _ => Status::Error,
+        }
+    }
+
+    pub const ALL: [Status; 3] = [Status::Ok, Status::WarmingUp, Status::Error];
+}
+
+/// One evaluated observation, as written to `viewcast_anomaly`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnomalyRecord {
+    pub time: i64,
+    pub value: f64,
+    pub yhat: f64,
+    pub yhat_lower: f64,
+    pub yhat_upper: f64,
+    pub score: f64,
+    pub is_anomaly: bool,
+    pub detector: String,
+}
+
+/// The state of a series after a cycle.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesState {
+    pub status: Status,
+    pub reason: Option<String>,
+    pub model: Option<String>,
+    pub step: i64,
+    pub last_point: Option<i64>,
+    pub last_fit: Option<i64>,
+    pub scored_through: Option<i64>,
+}
+
+/// Everything one cycle produced for one series.
+#[derive(Debug, Clone)]
+pub struct SeriesOutput {
+    pub key: SeriesKey,
+    pub state: SeriesState,
+    /// A new forecast, when the series was refitted this cycle.
+    pub forecast: Option<ForecastSet>,
+    pub anomalies: Vec<AnomalyRecord>,
+}
+
+/// Everything one cycle produced.
+#[derive(Debug, Clone, Default)]
+pub struct CycleOutput {
+    /// Wall-clock time of the cycle (Unix seconds): the forecasts' `generated_at`.
+    pub generated_at: i64,
+    pub series: Vec<SeriesOutput>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("writing to {sink}: {reason}")]
+    Write { sink: String, reason: String },
+}
+
+#[async_trait]
+pub trait Sink: Send + Sync + std::fmt::Debug {
+    fn name(&self) -> &str;
+    async fn write(&self, output: &CycleOutput) -> Result<(), SinkError>;
+}
