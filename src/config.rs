@@ -177,7 +177,7 @@ impl Default for ModelConfig {
             name: "auto".into(),
             periods: vec![],
             horizon: "7d".into(),
-            levels: vec![80.0, 95.0],
+            levels: vec![80.0, 95.0, 99.0],
             window: "28d".into(),
             min_points: 48,
             non_negative: true,
@@ -187,7 +187,7 @@ impl Default for ModelConfig {
 
 impl Default for DetectConfig {
     fn default() -> Self {
-        Self { detectors: vec!["interval".into()], level: 95.0, threshold: 1.0 }
+        Self { detectors: vec!["interval".into()], level: 99.0, threshold: 1.0 }
     }
 }
 

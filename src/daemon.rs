@@ -126,7 +126,7 @@ pub async fn serve(settings: Settings, overrides: Overrides, clock: Arc<dyn Cloc
         default_horizon_secs: engine.horizon_secs,
         max_horizon_secs: settings.max_horizon_secs,
         levels: engine.levels.clone(),
-        default_level: engine.detect_level,
+        default_level: if engine.levels.contains(&95.0) { 95.0 } else { engine.detect_level },
     };
 
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| DaemonError::Listen { addr: listen.clone(), source })?;

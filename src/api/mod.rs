@@ -256,3 +256,141 @@ async fn refit(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQu
     s.refits.push(p.filters.clone());
     Ok((StatusCode::ACCEPTED, Json(json!({"scheduled": rows.len()}))).into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::engine::EngineSettings;
+    use crate::scheduler::Scheduler;
+    use crate::sink::Sink;
+    use crate::source::demo::DemoSpec;
+    use crate::source::DemoSource;
+    use crate::store::StoreSink;
+    use axum::body::Body;
+    use axum::http::Request;
+    use http_body_util::BodyExt;
+    use std::time::Duration;
+    use tower::ServiceExt;
+
+    const NOW: i64 = 1_764_000_000 + 1800;
+
+    async fn setup(token: &str) -> (tempfile::TempDir, AppState, Scheduler) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let clock = Arc::new(ManualClock::new(NOW));
+        let source = Arc::new(DemoSource::new(DemoSpec::new(42, 3, NOW), 21 * 86_400));
+        let metrics = Arc::new(Metrics::new(&["channel".into()], 100).unwrap());
+        let settings = Arc::new(EngineSettings::default());
+        let sinks: Vec<Arc<dyn Sink>> = vec![Arc::new(StoreSink(store.clone()))];
+        let sched = Scheduler::new(source, sinks, store.clone(), metrics.clone(), clock.clone(), settings.clone(), Duration::from_secs(60), 2 * 86_400, 30 * 86_400, 2);
+        let state = AppState {
+            store,
+            metrics,
+            health: sched.health.clone(),
+            refits: sched.refits.clone(),
+            clock,
+            token: Secret::new(token),
+            default_horizon_secs: 7 * 86_400,
+            max_horizon_secs: 35 * 86_400,
+            levels: settings.levels.clone(),
+            default_level: 95.0,
+        };
+        (dir, state, sched)
+    }
+
+    async fn call(state: &AppState, method: &str, uri: &str, auth: Option<&str>) -> (StatusCode, String) {
+        let mut req = Request::builder().method(method).uri(uri);
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        let resp = app(state.clone()).oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+        let status = resp.status();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&body).to_string())
+    }
+
+    fn json(s: &str) -> Value {
+        serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
+    }
+
+    #[tokio::test]
+    async fn routes_answer_with_the_contract_shapes() {
+        let (_dir, state, mut sched) = setup("").await;
+        let (code, body) = call(&state, "GET", "/readyz", None).await;
+        assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(json(&body)["error"].as_str().unwrap().contains("first cycle"));
+        sched.cycle(&tokio_util::sync::CancellationToken::new()).await;
+        assert_eq!(call(&state, "GET", "/readyz", None).await.0, StatusCode::OK);
+        assert_eq!(call(&state, "GET", "/healthz", None).await.0, StatusCode::OK);
+
+        let (code, body) = call(&state, "GET", "/api/v1/series", None).await;
+        assert_eq!(code, StatusCode::OK);
+        let series = json(&body)["series"].as_array().unwrap().clone();
+        assert_eq!(series.len(), 3);
+        assert_eq!(series[0]["status"], "ok");
+
+        let (code, body) = call(&state, "GET", "/api/v1/forecast?channel=news&horizon=1d&level=80", None).await;
+        assert_eq!(code, StatusCode::OK, "{body}");
+        let f = json(&body);
+        let s = &f["series"][0];
+        assert_eq!(s["key"], "channel=news");
+        assert_eq!(s["tags"]["channel"], "news");
+        assert_eq!(s["level"], 80.0);
+        let pts = s["points"].as_array().unwrap();
+        assert_eq!(pts.len(), 24);
+        assert_eq!(pts[0]["time"], "2025-11-24T16:00:00Z");
+        for p in pts {
+            let (l, y, u) = (p["yhat_lower"].as_f64().unwrap(), p["yhat"].as_f64().unwrap(), p["yhat_upper"].as_f64().unwrap());
+            assert!(0.0 <= l && l <= y && y <= u);
+        }
+
+        let (code, body) = call(&state, "GET", "/api/v1/forecast?channel=news&horizon=2h&format=csv", None).await;
+        assert_eq!(code, StatusCode::OK);
+        let lines: Vec<&str> = body.lines().collect();
+        assert_eq!(lines[0], "channel,model,time,yhat,yhat_lower,yhat_upper");
+        assert_eq!(lines.len(), 3);
+
+        let (code, body) = call(&state, "GET", "/api/v1/anomalies?since=30d&min_score=0", None).await;
+        assert_eq!(code, StatusCode::OK);
+        let a = json(&body)["anomalies"].as_array().unwrap().clone();
+        assert!(a.len() > 100, "every evaluated observation is stored: {}", a.len());
+        assert!(a[0]["detector"].is_string() && a[0]["anomaly_score"].is_number());
+
+        let metrics = call(&state, "GET", "/metrics", None).await.1;
+        assert!(metrics.contains("viewcast_forecast_yhat{channel=\"news\"}"), "{metrics}");
+        assert!(metrics.contains("viewcast_cycles_total{result=\"ok\"} 1"));
+    }
+
+    #[tokio::test]
+    async fn bad_requests_get_json_errors_naming_the_parameter() {
+        let (_dir, state, mut sched) = setup("s3cret").await;
+        sched.cycle(&tokio_util::sync::CancellationToken::new()).await;
+        for (uri, param) in [
+            ("/api/v1/forecast?horizon=soon", "horizon"),
+            ("/api/v1/forecast?horizon=900d", "horizon"),
+            ("/api/v1/forecast?level=42", "level"),
+            ("/api/v1/forecast?format=xml", "format"),
+            ("/api/v1/forecast?colour=red", "colour"),
+            ("/api/v1/anomalies?since=last-tuesday", "since"),
+            ("/api/v1/anomalies?min_score=abc", "min_score"),
+        ] {
+            let (code, body) = call(&state, "GET", uri, None).await;
+            assert_eq!(code, StatusCode::BAD_REQUEST, "{uri}: {body}");
+            assert!(json(&body)["error"].as_str().unwrap().contains(&format!("`{param}`")), "{uri}: {body}");
+        }
+        let (code, body) = call(&state, "GET", "/api/v1/forecast?channel=nope", None).await;
+        assert_eq!(code, StatusCode::NOT_FOUND);
+        assert!(json(&body)["error"].as_str().unwrap().contains("channel=nope"));
+        assert_eq!(call(&state, "GET", "/no/such/route", None).await.0, StatusCode::NOT_FOUND);
+
+        assert_eq!(call(&state, "POST", "/api/v1/refit?channel=news", None).await.0, StatusCode::UNAUTHORIZED);
+        assert_eq!(call(&state, "POST", "/api/v1/refit?channel=news", Some("Bearer wrong")).await.0, StatusCode::UNAUTHORIZED);
+        let (code, body) = call(&state, "POST", "/api/v1/refit?channel=news", Some("Bearer s3cret")).await;
+        assert_eq!(code, StatusCode::ACCEPTED);
+        assert!(!body.contains("s3cret"));
+        assert_eq!(json(&body)["scheduled"], 1);
+        let report = sched.cycle(&tokio_util::sync::CancellationToken::new()).await;
+        assert_eq!(report.fits, 1, "the refit ran on the next cycle: {report:?}");
+    }
+}
