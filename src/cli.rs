@@ -116,20 +116,49 @@ pub struct CliError {
 
 impl CliError {
     pub fn usage(message: impl Into<String>) -> Self {
-        Self { code: 2, message: message.into() }
+        Self {
+            code: 2,
+            message: message.into(),
+        }
     }
     pub fn other(message: impl Into<String>) -> Self {
-        Self { code: 1, message: message.into() }
+        Self {
+            code: 1,
+            message: message.into(),
+        }
     }
 }
 
 pub fn execute(cli: Cli) -> Result<(), CliError> {
     match cli.command {
-        Command::Run { config, listen, data_dir, log_format } => run(config, listen, data_dir, log_format),
+        Command::Run {
+            config,
+            listen,
+            data_dir,
+            log_format,
+        } => run(config, listen, data_dir, log_format),
         Command::CheckConfig { config } => check_config(config),
-        Command::SampleData { out, format, weeks, end, seed, channels } => sample_data(&out, format, weeks, end, seed, channels),
-        Command::Forecast { input, horizon, level, model, period } => forecast(&input, horizon as usize, level, &model, period),
-        Command::Detect { input, output, model, period } => detect(&input, &output, &model, period),
+        Command::SampleData {
+            out,
+            format,
+            weeks,
+            end,
+            seed,
+            channels,
+        } => sample_data(&out, format, weeks, end, seed, channels),
+        Command::Forecast {
+            input,
+            horizon,
+            level,
+            model,
+            period,
+        } => forecast(&input, horizon as usize, level, &model, period),
+        Command::Detect {
+            input,
+            output,
+            model,
+            period,
+        } => detect(&input, &output, &model, period),
     }
 }
 
@@ -145,16 +174,29 @@ fn load(config: Option<PathBuf>) -> Result<Settings, CliError> {
     Settings::load(config_path(config).as_deref()).map_err(|e| CliError::usage(e.to_string()))
 }
 
-fn run(config: Option<PathBuf>, listen: Option<String>, data_dir: Option<PathBuf>, log_format: Option<LogFormat>) -> Result<(), CliError> {
+fn run(
+    config: Option<PathBuf>,
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    log_format: Option<LogFormat>,
+) -> Result<(), CliError> {
     let settings = load(config)?;
     let json = match log_format {
         Some(f) => f == LogFormat::Json,
         None => settings.config.log.format == "json",
     };
     crate::telemetry::init(json);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| CliError::other(format!("starting the runtime: {e}")))?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::other(format!("starting the runtime: {e}")))?;
     let overrides = crate::daemon::Overrides { listen, data_dir };
-    rt.block_on(crate::daemon::run(settings, overrides, Arc::new(SystemClock))).map_err(|e| CliError::other(e.to_string()))?;
+    rt.block_on(crate::daemon::run(
+        settings,
+        overrides,
+        Arc::new(SystemClock),
+    ))
+    .map_err(|e| CliError::other(e.to_string()))?;
     rt.shutdown_timeout(std::time::Duration::from_secs(1));
     Ok(())
 }
@@ -163,20 +205,51 @@ fn check_config(config: Option<PathBuf>) -> Result<(), CliError> {
     let s = load(config)?;
     let c = &s.config;
     let source = match &c.source {
-        SourceConfig::Demo(d) => format!("demo feed, {} channels, seed {}, {} of history", d.channels, d.seed, d.history),
+        SourceConfig::Demo(d) => format!(
+            "demo feed, {} channels, seed {}, {} of history",
+            d.channels, d.seed, d.history
+        ),
         SourceConfig::Csv(x) => format!("csv {}", x.path.display()),
     };
     println!("{}: ok", s.origin);
     println!("  source:   {source}");
-    println!("  schedule: every {}, refit every {}, backfill {}", c.schedule.interval, c.schedule.refit_every, c.schedule.backfill);
-    println!("  model:    {} (horizon {}, levels {:?}, window {})", c.model.name, c.model.horizon, c.model.levels, c.model.window);
-    println!("  detect:   {:?} at the {}% interval, threshold {}", c.detect.detectors, c.detect.level, c.detect.threshold);
-    println!("  store:    {}/viewcast.db (retention {})", c.store.data_dir.display(), c.store.retention);
-    println!("  api:      http://{} (token {})", c.api.listen, if s.api_token.is_empty() { "not set" } else { "set" });
+    println!(
+        "  schedule: every {}, refit every {}, backfill {}",
+        c.schedule.interval, c.schedule.refit_every, c.schedule.backfill
+    );
+    println!(
+        "  model:    {} (horizon {}, levels {:?}, window {})",
+        c.model.name, c.model.horizon, c.model.levels, c.model.window
+    );
+    println!(
+        "  detect:   {:?} at the {}% interval, threshold {}",
+        c.detect.detectors, c.detect.level, c.detect.threshold
+    );
+    println!(
+        "  store:    {}/viewcast.db (retention {})",
+        c.store.data_dir.display(),
+        c.store.retention
+    );
+    println!(
+        "  api:      http://{} (token {})",
+        c.api.listen,
+        if s.api_token.is_empty() {
+            "not set"
+        } else {
+            "set"
+        }
+    );
     Ok(())
 }
 
-fn sample_data(out: &PathBuf, format: SampleFormat, weeks: u32, end: Option<String>, seed: u64, channels: u32) -> Result<(), CliError> {
+fn sample_data(
+    out: &PathBuf,
+    format: SampleFormat,
+    weeks: u32,
+    end: Option<String>,
+    seed: u64,
+    channels: u32,
+) -> Result<(), CliError> {
     let end = match end {
         Some(e) => parse_time(&e).map_err(|m| CliError::usage(format!("--end: {m}")))?,
         None => chrono::Utc::now().timestamp(),
@@ -185,7 +258,8 @@ fn sample_data(out: &PathBuf, format: SampleFormat, weeks: u32, end: Option<Stri
     let spec = DemoSpec::new(seed, channels as usize, end);
     let from = end - i64::from(weeks) * 7 * 86_400 + demo::HOUR;
     let data = spec.generate(from, end);
-    let file = std::fs::File::create(out).map_err(|e| CliError::usage(format!("{}: {e}", out.display())))?;
+    let file = std::fs::File::create(out)
+        .map_err(|e| CliError::usage(format!("{}: {e}", out.display())))?;
     let mut w = std::io::BufWriter::new(file);
     let io = |e: std::io::Error| CliError::other(format!("{}: {e}", out.display()));
     match format {
@@ -195,7 +269,13 @@ fn sample_data(out: &PathBuf, format: SampleFormat, weeks: u32, end: Option<Stri
             for i in 0..n {
                 for (key, pts) in &data {
                     let ch = key.tags().get(demo::TAG).map_or("", |s| s.as_str());
-                    writeln!(w, "{},{ch},{}", format_timestamp(pts[i].ts, crate::timefmt::TimeForm::Plain { frac: 0 }), pts[i].value).map_err(io)?;
+                    writeln!(
+                        w,
+                        "{},{ch},{}",
+                        format_timestamp(pts[i].ts, crate::timefmt::TimeForm::Plain { frac: 0 }),
+                        pts[i].value
+                    )
+                    .map_err(io)?;
                 }
             }
         }
@@ -203,15 +283,34 @@ fn sample_data(out: &PathBuf, format: SampleFormat, weeks: u32, end: Option<Stri
             for (key, pts) in &data {
                 let ch = key.tags().get(demo::TAG).map_or("", |s| s.as_str());
                 for p in pts {
-                    writeln!(w, "{},{}={ch} {}={:.1} {}", demo::MEASUREMENT, demo::TAG, demo::FIELD, p.value, p.ts * 1_000_000_000).map_err(io)?;
+                    writeln!(
+                        w,
+                        "{},{}={ch} {}={:.1} {}",
+                        demo::MEASUREMENT,
+                        demo::TAG,
+                        demo::FIELD,
+                        p.value,
+                        p.ts * 1_000_000_000
+                    )
+                    .map_err(io)?;
                 }
             }
         }
     }
     w.flush().map_err(io)?;
-    eprintln!("wrote {} channels × {} hours to {}", data.len(), data.first().map_or(0, |d| d.1.len()), out.display());
+    eprintln!(
+        "wrote {} channels × {} hours to {}",
+        data.len(),
+        data.first().map_or(0, |d| d.1.len()),
+        out.display()
+    );
     for inj in spec.injected() {
-        eprintln!("  injected {:?} on {} from {}", inj.kind, inj.channel, crate::clock::rfc3339(inj.start));
+        eprintln!(
+            "  injected {:?} on {} from {}",
+            inj.kind,
+            inj.channel,
+            crate::clock::rfc3339(inj.start)
+        );
     }
     Ok(())
 }
@@ -220,7 +319,10 @@ fn sample_data(out: &PathBuf, format: SampleFormat, weeks: u32, end: Option<Stri
 fn read_series(input: &PathBuf) -> Result<(csvio::Table, i64), CliError> {
     let table = csvio::read(input, "value", &[]).map_err(|e| CliError::usage(e.to_string()))?;
     if table.rows.is_empty() {
-        return Err(CliError::usage(format!("{}: no data rows", input.display())));
+        return Err(CliError::usage(format!(
+            "{}: no data rows",
+            input.display()
+        )));
     }
     let mut ts: Vec<i64> = table.rows.iter().map(|r| r.point.ts).collect();
     ts.sort_unstable();
@@ -228,23 +330,45 @@ fn read_series(input: &PathBuf) -> Result<(csvio::Table, i64), CliError> {
     Ok((table, step))
 }
 
-fn cli_settings(model: &str, period: Option<Vec<usize>>, non_negative: bool) -> Result<EngineSettings, CliError> {
-    let spec: ModelSpec = model.parse().map_err(|e: crate::model::ModelError| CliError::usage(format!("--model: {e}")))?;
+fn cli_settings(
+    model: &str,
+    period: Option<Vec<usize>>,
+    non_negative: bool,
+) -> Result<EngineSettings, CliError> {
+    let spec: ModelSpec = model
+        .parse()
+        .map_err(|e: crate::model::ModelError| CliError::usage(format!("--model: {e}")))?;
     if let Some(p) = &period {
         if p.iter().any(|&x| x < 2) {
             return Err(CliError::usage("--period: each period is at least 2 steps"));
         }
     }
-    Ok(EngineSettings { model: spec, periods: period, non_negative, ..EngineSettings::default() })
+    Ok(EngineSettings {
+        model: spec,
+        periods: period,
+        non_negative,
+        ..EngineSettings::default()
+    })
 }
 
-fn forecast(input: &PathBuf, horizon: usize, level: f64, model: &str, period: Option<Vec<usize>>) -> Result<(), CliError> {
+fn forecast(
+    input: &PathBuf,
+    horizon: usize,
+    level: f64,
+    model: &str,
+    period: Option<Vec<usize>>,
+) -> Result<(), CliError> {
     if !(level > 0.0 && level < 100.0) {
-        return Err(CliError::usage(format!("--level: {level} is not a percentage between 0 and 100")));
+        return Err(CliError::usage(format!(
+            "--level: {level} is not a percentage between 0 and 100"
+        )));
     }
     let (table, step) = read_series(input)?;
     let points: Vec<Point> = table.rows.iter().map(|r| r.point).collect();
-    let non_negative = points.iter().filter(|p| p.value.is_finite()).all(|p| p.value >= 0.0);
+    let non_negative = points
+        .iter()
+        .filter(|p| p.value.is_finite())
+        .all(|p| p.value >= 0.0);
     let mut settings = cli_settings(model, period, non_negative)?;
     settings.horizon_secs = horizon as i64 * step;
     settings.levels = vec![level];
@@ -255,32 +379,67 @@ fn forecast(input: &PathBuf, horizon: usize, level: f64, model: &str, period: Op
     let f = match (engine.forecast(), out.error) {
         (Some(f), _) => f,
         (None, Some(e)) => return Err(CliError::usage(format!("{}: {e}", input.display()))),
-        (None, None) => return Err(CliError::usage(format!("{}: no finite values to forecast from", input.display()))),
+        (None, None) => {
+            return Err(CliError::usage(format!(
+                "{}: no finite values to forecast from",
+                input.display()
+            )))
+        }
     };
-    let band = f.band(level).ok_or_else(|| CliError::other("no forecast band"))?;
+    let band = f
+        .band(level)
+        .ok_or_else(|| CliError::other("no forecast band"))?;
     let mut w = std::io::BufWriter::new(std::io::stdout().lock());
     let io = |e: std::io::Error| CliError::other(format!("writing output: {e}"));
     writeln!(w, "timestamp,yhat,yhat_lower,yhat_upper").map_err(io)?;
     for i in 0..horizon.min(band.point.len()) {
         let t = f.origin() + i as i64 * step;
-        writeln!(w, "{},{},{},{}", format_timestamp(t, table.form), band.point[i], band.lower[i], band.upper[i]).map_err(io)?;
+        writeln!(
+            w,
+            "{},{},{},{}",
+            format_timestamp(t, table.form),
+            band.point[i],
+            band.lower[i],
+            band.upper[i]
+        )
+        .map_err(io)?;
     }
     w.flush().map_err(io)
 }
 
-fn detect(input: &PathBuf, output: &PathBuf, model: &str, period: Option<Vec<usize>>) -> Result<(), CliError> {
+fn detect(
+    input: &PathBuf,
+    output: &PathBuf,
+    model: &str,
+    period: Option<Vec<usize>>,
+) -> Result<(), CliError> {
     let (table, step) = read_series(input)?;
     let points: Vec<Point> = table.rows.iter().map(|r| r.point).collect();
-    let non_negative = points.iter().filter(|p| p.value.is_finite()).all(|p| p.value >= 0.0);
+    let non_negative = points
+        .iter()
+        .filter(|p| p.value.is_finite())
+        .all(|p| p.value >= 0.0);
     let settings = cli_settings(model, period, non_negative)?;
     let mut engine = SeriesEngine::new(Arc::new(settings), step);
     let out = engine.ingest(&points, i64::MIN);
-    let by_ts: std::collections::HashMap<i64, &crate::engine::Evaluated> = out.evaluated.iter().map(|e| (e.ts, e)).collect();
-    let file = std::fs::File::create(output).map_err(|e| CliError::usage(format!("{}: {e}", output.display())))?;
+    let by_ts: std::collections::HashMap<i64, &crate::engine::Evaluated> =
+        out.evaluated.iter().map(|e| (e.ts, e)).collect();
+    let file = std::fs::File::create(output)
+        .map_err(|e| CliError::usage(format!("{}: {e}", output.display())))?;
     let mut w = std::io::BufWriter::new(file);
     let io = |e: std::io::Error| CliError::other(format!("{}: {e}", output.display()));
-    writeln!(w, "timestamp,value,yhat,yhat_lower,yhat_upper,anomaly_score,is_anomaly").map_err(io)?;
-    let num = |v: f64| if v.is_finite() { v.to_string() } else { String::new() };
+    writeln!(
+        w,
+        "timestamp,value,yhat,yhat_lower,yhat_upper,anomaly_score,is_anomaly"
+    )
+    .map_err(io)?;
+    let num = |v: f64| {
+        if v.is_finite() {
+            v.to_string()
+        } else {
+            String::new()
+        }
+    };
     for r in &table.rows {
         let ev = by_ts.get(&r.point.ts);
         let (y, l, u) = match ev.and_then(|e| e.expected) {
@@ -289,11 +448,21 @@ fn detect(input: &PathBuf, output: &PathBuf, model: &str, period: Option<Vec<usi
         };
         let score = ev.map_or(0.0, |e| e.verdict.score);
         let flag = ev.is_some_and(|e| e.is_anomaly);
-        writeln!(w, "{},{},{y},{l},{u},{score},{flag}", csv_raw(&r.raw_ts), num(r.point.value)).map_err(io)?;
+        writeln!(
+            w,
+            "{},{},{y},{l},{u},{score},{flag}",
+            csv_raw(&r.raw_ts),
+            num(r.point.value)
+        )
+        .map_err(io)?;
     }
     w.flush().map_err(io)
 }
 
 fn csv_raw(s: &str) -> String {
-    if s.contains([',', '"']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+    if s.contains([',', '"']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
 }

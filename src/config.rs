@@ -167,7 +167,13 @@ fn d_tag_columns() -> Vec<String> {
 
 impl Default for ScheduleConfig {
     fn default() -> Self {
-        Self { interval: "1m".into(), refit_every: "1h".into(), backfill: "14d".into(), backfill_refit_every: "1d".into(), fit_threads: 0 }
+        Self {
+            interval: "1m".into(),
+            refit_every: "1h".into(),
+            backfill: "14d".into(),
+            backfill_refit_every: "1d".into(),
+            fit_threads: 0,
+        }
     }
 }
 
@@ -187,19 +193,31 @@ impl Default for ModelConfig {
 
 impl Default for DetectConfig {
     fn default() -> Self {
-        Self { detectors: vec!["interval".into()], level: 99.0, threshold: 1.0 }
+        Self {
+            detectors: vec!["interval".into()],
+            level: 99.0,
+            threshold: 1.0,
+        }
     }
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        Self { data_dir: "data".into(), retention: "30d".into() }
+        Self {
+            data_dir: "data".into(),
+            retention: "30d".into(),
+        }
     }
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        Self { listen: "127.0.0.1:8080".into(), token: Secret::default(), token_file: None, max_horizon: "35d".into() }
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            token: Secret::default(),
+            token_file: None,
+            max_horizon: "35d".into(),
+        }
     }
 }
 
@@ -211,7 +229,9 @@ impl Default for MetricsConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self { format: "text".into() }
+        Self {
+            format: "text".into(),
+        }
     }
 }
 
@@ -240,7 +260,10 @@ pub struct Settings {
 /// Replaces `${VAR}` and `${VAR:-default}` from `lookup`, outside comment lines. Values are
 /// escaped for TOML strings, since that is where they land. Unset variables without a
 /// default are problems.
-pub fn expand_env(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, Vec<String>> {
+pub fn expand_env(
+    text: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<String, Vec<String>> {
     let mut out = String::with_capacity(text.len());
     let mut problems = Vec::new();
     for (n, line) in text.split_inclusive('\n').enumerate() {
@@ -263,7 +286,9 @@ pub fn expand_env(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result
                 Some((n, d)) => (n, Some(d)),
                 None => (inner, None),
             };
-            let value = lookup(name).filter(|v| !(v.is_empty() && default.is_some())).or(default.map(str::to_string));
+            let value = lookup(name)
+                .filter(|v| !(v.is_empty() && default.is_some()))
+                .or(default.map(str::to_string));
             match value {
                 Some(v) => out.push_str(&v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")),
                 None => problems.push(format!("line {}: environment variable {name} is not set (write ${{{name}:-default}} to give a default)", n + 1)),
@@ -272,7 +297,11 @@ pub fn expand_env(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result
         }
         out.push_str(rest);
     }
-    if problems.is_empty() { Ok(out) } else { Err(problems) }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems)
+    }
 }
 
 impl Settings {
@@ -280,16 +309,25 @@ impl Settings {
     pub fn load(path: Option<&Path>) -> Result<Settings, ConfigError> {
         let (text, origin) = match path {
             Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|e| ConfigError { origin: p.display().to_string(), problems: vec![e.to_string()] })?;
+                let text = std::fs::read_to_string(p).map_err(|e| ConfigError {
+                    origin: p.display().to_string(),
+                    problems: vec![e.to_string()],
+                })?;
                 (text, p.display().to_string())
             }
-            None => (DEFAULT_TOML.to_string(), "built-in default (config/viewcast.toml)".to_string()),
+            None => (
+                DEFAULT_TOML.to_string(),
+                "built-in default (config/viewcast.toml)".to_string(),
+            ),
         };
         Self::parse(&text, &origin)
     }
 
     pub fn parse(text: &str, origin: &str) -> Result<Settings, ConfigError> {
-        let fail = |problems: Vec<String>| ConfigError { origin: origin.to_string(), problems };
+        let fail = |problems: Vec<String>| ConfigError {
+            origin: origin.to_string(),
+            problems,
+        };
         let text = expand_env(text, |k| std::env::var(k).ok()).map_err(fail)?;
         let config: Config = toml::from_str(&text).map_err(|e| {
             let msg = e.message().to_string();
@@ -344,11 +382,20 @@ fn validate(config: Config, origin: &str) -> Result<Settings, Vec<String>> {
     }
     for l in &m.levels {
         if !(*l > 0.0 && *l < 100.0) {
-            problems.push(format!("model.levels: {l} is not a percentage between 0 and 100"));
+            problems.push(format!(
+                "model.levels: {l} is not a percentage between 0 and 100"
+            ));
         }
     }
-    if !m.levels.iter().any(|l| (*l - config.detect.level).abs() < 1e-9) {
-        problems.push(format!("detect.level: {} is not one of model.levels {:?}", config.detect.level, m.levels));
+    if !m
+        .levels
+        .iter()
+        .any(|l| (*l - config.detect.level).abs() < 1e-9)
+    {
+        problems.push(format!(
+            "detect.level: {} is not one of model.levels {:?}",
+            config.detect.level, m.levels
+        ));
     }
     if m.periods.iter().any(|p| *p < 2) {
         problems.push("model.periods: a period is at least 2 steps".into());
@@ -358,22 +405,36 @@ fn validate(config: Config, origin: &str) -> Result<Settings, Vec<String>> {
     }
     for d in &config.detect.detectors {
         if crate::detect::by_name(d).is_none() {
-            problems.push(format!("detect.detectors: unknown detector `{d}` (known: {})", crate::detect::NAMES.join(", ")));
+            problems.push(format!(
+                "detect.detectors: unknown detector `{d}` (known: {})",
+                crate::detect::NAMES.join(", ")
+            ));
         }
     }
     if !(config.detect.threshold > 0.0 && config.detect.threshold.is_finite()) {
         problems.push("detect.threshold: must be a positive number".into());
     }
     if horizon_secs > max_horizon_secs {
-        problems.push(format!("model.horizon: {} is beyond api.max_horizon {}", m.horizon, config.api.max_horizon));
+        problems.push(format!(
+            "model.horizon: {} is beyond api.max_horizon {}",
+            m.horizon, config.api.max_horizon
+        ));
     }
     match &config.source {
-        SourceConfig::Demo(d) if !(1..=12).contains(&d.channels) => problems.push(format!("source.channels: {} is not between 1 and 12", d.channels)),
-        SourceConfig::Csv(c) if !c.path.exists() => problems.push(format!("source.path: {} does not exist", c.path.display())),
+        SourceConfig::Demo(d) if !(1..=12).contains(&d.channels) => problems.push(format!(
+            "source.channels: {} is not between 1 and 12",
+            d.channels
+        )),
+        SourceConfig::Csv(c) if !c.path.exists() => {
+            problems.push(format!("source.path: {} does not exist", c.path.display()))
+        }
         _ => {}
     }
     if config.api.listen.parse::<std::net::SocketAddr>().is_err() {
-        problems.push(format!("api.listen: `{}` is not an address like 127.0.0.1:8080", config.api.listen));
+        problems.push(format!(
+            "api.listen: `{}` is not an address like 127.0.0.1:8080",
+            config.api.listen
+        ));
     }
     let mut api_token = config.api.token.clone();
     if let Some(f) = &config.api.token_file {
@@ -383,7 +444,10 @@ fn validate(config: Config, origin: &str) -> Result<Settings, Vec<String>> {
         }
     }
     if !["text", "json"].contains(&config.log.format.as_str()) {
-        problems.push(format!("log.format: `{}` is not \"text\" or \"json\"", config.log.format));
+        problems.push(format!(
+            "log.format: `{}` is not \"text\" or \"json\"",
+            config.log.format
+        ));
     }
     if config.metrics.max_series == 0 {
         problems.push("metrics.max_series: at least 1".into());
@@ -408,7 +472,17 @@ fn validate(config: Config, origin: &str) -> Result<Settings, Vec<String>> {
         detectors: config.detect.detectors.clone(),
         threshold: config.detect.threshold,
     };
-    Ok(Settings { origin: origin.to_string(), interval_secs, backfill_secs, retention_secs, max_horizon_secs, history_secs, api_token, engine, config })
+    Ok(Settings {
+        origin: origin.to_string(),
+        interval_secs,
+        backfill_secs,
+        retention_secs,
+        max_horizon_secs,
+        history_secs,
+        api_token,
+        engine,
+        config,
+    })
 }
 
 #[cfg(test)]
@@ -435,7 +509,13 @@ mod tests {
         let e = Settings::parse(text, "bad.toml").unwrap_err();
         assert_eq!(e.problems.len(), 5, "{:?}", e.problems);
         let all = e.to_string();
-        for needle in ["source.channels", "schedule.interval", "model.name", "model.levels", "api.listen"] {
+        for needle in [
+            "source.channels",
+            "schedule.interval",
+            "model.name",
+            "model.levels",
+            "api.listen",
+        ] {
             assert!(all.contains(needle), "{needle} missing from {all}");
         }
         assert!(all.starts_with("bad.toml: "));
@@ -443,7 +523,8 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_errors_with_a_line() {
-        let e = Settings::parse("[source]\ntype = \"demo\"\n[model]\nhorizn = \"7d\"\n", "t").unwrap_err();
+        let e = Settings::parse("[source]\ntype = \"demo\"\n[model]\nhorizn = \"7d\"\n", "t")
+            .unwrap_err();
         let msg = e.to_string();
         assert!(msg.contains("horizn") && msg.contains("line 4"), "{msg}");
         let e = Settings::parse("[source]\ntype = \"demo\"\nsed = 1\n", "t").unwrap_err();
@@ -458,7 +539,10 @@ mod tests {
             _ => None,
         };
         assert_eq!(expand_env("x = \"${SET}\"", env).unwrap(), "x = \"a\\\"b\"");
-        assert_eq!(expand_env("x = \"${UNSET:-dflt}\"", env).unwrap(), "x = \"dflt\"");
+        assert_eq!(
+            expand_env("x = \"${UNSET:-dflt}\"", env).unwrap(),
+            "x = \"dflt\""
+        );
         assert_eq!(expand_env("x = \"${EMPTY:-d}\"", env).unwrap(), "x = \"d\"");
         assert_eq!(expand_env("# ${UNSET}\n", env).unwrap(), "# ${UNSET}\n");
         let e = expand_env("a = \"${UNSET}\"\nb = \"${ALSO}\"", env).unwrap_err();
@@ -468,7 +552,11 @@ mod tests {
 
     #[test]
     fn secrets_never_print() {
-        let s = Settings::parse("[source]\ntype = \"demo\"\n[api]\ntoken = \"hunter2\"\n", "t").unwrap();
+        let s = Settings::parse(
+            "[source]\ntype = \"demo\"\n[api]\ntoken = \"hunter2\"\n",
+            "t",
+        )
+        .unwrap();
         assert_eq!(s.api_token.expose(), "hunter2");
         assert!(!format!("{s:?}").contains("hunter2"));
     }

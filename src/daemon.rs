@@ -27,7 +27,10 @@ pub enum DaemonError {
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
     #[error("cannot listen on {addr}: {source}")]
-    Listen { addr: String, source: std::io::Error },
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Other(String),
 }
@@ -41,10 +44,17 @@ pub struct Overrides {
 
 /// Builds the configured source. The demo feed's anomalies are anchored to the first start
 /// (kept in the store), so a restart continues the same data set.
-pub fn build_source(settings: &Settings, store: &Store, clock: &dyn Clock) -> Result<Arc<dyn Source>, DaemonError> {
+pub fn build_source(
+    settings: &Settings,
+    store: &Store,
+    clock: &dyn Clock,
+) -> Result<Arc<dyn Source>, DaemonError> {
     Ok(match &settings.config.source {
         SourceConfig::Demo(d) => {
-            let anchor = match store.meta("demo_anchor")?.and_then(|v| v.parse::<i64>().ok()) {
+            let anchor = match store
+                .meta("demo_anchor")?
+                .and_then(|v| v.parse::<i64>().ok())
+            {
                 Some(a) => a,
                 None => {
                     let a = floor_hour(clock.now());
@@ -52,14 +62,25 @@ pub fn build_source(settings: &Settings, store: &Store, clock: &dyn Clock) -> Re
                     a
                 }
             };
-            Arc::new(DemoSource::new(DemoSpec::new(d.seed, d.channels, anchor), settings.history_secs))
+            Arc::new(DemoSource::new(
+                DemoSpec::new(d.seed, d.channels, anchor),
+                settings.history_secs,
+            ))
         }
-        SourceConfig::Csv(c) => Arc::new(CsvSource::new(c.path.clone(), c.value_column.clone(), c.tag_columns.clone())),
+        SourceConfig::Csv(c) => Arc::new(CsvSource::new(
+            c.path.clone(),
+            c.value_column.clone(),
+            c.tag_columns.clone(),
+        )),
     })
 }
 
 /// Runs the daemon until a shutdown signal.
-pub async fn run(settings: Settings, overrides: Overrides, clock: Arc<dyn Clock>) -> Result<(), DaemonError> {
+pub async fn run(
+    settings: Settings,
+    overrides: Overrides,
+    clock: Arc<dyn Clock>,
+) -> Result<(), DaemonError> {
     let cancel = CancellationToken::new();
     let signal = cancel.clone();
     tokio::spawn(async move {
@@ -93,11 +114,26 @@ async fn wait_for_signal() {
 }
 
 /// Runs the daemon until `cancel` fires.
-pub async fn serve(settings: Settings, overrides: Overrides, clock: Arc<dyn Clock>, cancel: CancellationToken) -> Result<(), DaemonError> {
+pub async fn serve(
+    settings: Settings,
+    overrides: Overrides,
+    clock: Arc<dyn Clock>,
+    cancel: CancellationToken,
+) -> Result<(), DaemonError> {
     let cfg = &settings.config;
-    let data_dir = overrides.data_dir.clone().unwrap_or_else(|| cfg.store.data_dir.clone());
-    let listen = overrides.listen.clone().unwrap_or_else(|| cfg.api.listen.clone());
-    let addr: SocketAddr = listen.parse().map_err(|_| DaemonError::Other(format!("--listen: `{listen}` is not an address like 127.0.0.1:8080")))?;
+    let data_dir = overrides
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| cfg.store.data_dir.clone());
+    let listen = overrides
+        .listen
+        .clone()
+        .unwrap_or_else(|| cfg.api.listen.clone());
+    let addr: SocketAddr = listen.parse().map_err(|_| {
+        DaemonError::Other(format!(
+            "--listen: `{listen}` is not an address like 127.0.0.1:8080"
+        ))
+    })?;
 
     let store = Store::open(&data_dir)?;
     let source = build_source(&settings, &store, clock.as_ref())?;
@@ -126,11 +162,25 @@ pub async fn serve(settings: Settings, overrides: Overrides, clock: Arc<dyn Cloc
         default_horizon_secs: engine.horizon_secs,
         max_horizon_secs: settings.max_horizon_secs,
         levels: engine.levels.clone(),
-        default_level: if engine.levels.contains(&95.0) { 95.0 } else { engine.detect_level },
+        default_level: if engine.levels.contains(&95.0) {
+            95.0
+        } else {
+            engine.detect_level
+        },
     };
 
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| DaemonError::Listen { addr: listen.clone(), source })?;
-    let bound = listener.local_addr().map_err(|source| DaemonError::Listen { addr: listen.clone(), source })?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| DaemonError::Listen {
+            addr: listen.clone(),
+            source,
+        })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|source| DaemonError::Listen {
+            addr: listen.clone(),
+            source,
+        })?;
     info!(
         listen = %format!("http://{bound}"),
         source = %source.describe(),
@@ -144,7 +194,9 @@ pub async fn serve(settings: Settings, overrides: Overrides, clock: Arc<dyn Cloc
     let http_cancel = CancellationToken::new();
     let http_stop = http_cancel.clone();
     let mut server = tokio::spawn(async move {
-        axum::serve(listener, app(state)).with_graceful_shutdown(async move { http_stop.cancelled().await }).await
+        axum::serve(listener, app(state))
+            .with_graceful_shutdown(async move { http_stop.cancelled().await })
+            .await
     });
 
     tokio::select! {
@@ -156,12 +208,18 @@ pub async fn serve(settings: Settings, overrides: Overrides, clock: Arc<dyn Cloc
     }
     // Drain the write side first (the scheduler finishes in-flight series and writes them),
     // then the front end.
-    if tokio::time::timeout(Duration::from_secs(7), &mut sched).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(7), &mut sched)
+        .await
+        .is_err()
+    {
         warn!("scheduler did not stop within 7s; leaving in-flight work");
         sched.abort();
     }
     http_cancel.cancel();
-    if tokio::time::timeout(Duration::from_secs(2), &mut server).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(2), &mut server)
+        .await
+        .is_err()
+    {
         server.abort();
     }
     info!("viewcast stopped");

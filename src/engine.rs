@@ -76,7 +76,10 @@ impl ForecastSet {
     }
 
     pub fn band(&self, level: f64) -> Option<&Prediction> {
-        self.bands.iter().find(|b| (b.level - level).abs() < 1e-9).or(self.bands.last())
+        self.bands
+            .iter()
+            .find(|b| (b.level - level).abs() < 1e-9)
+            .or(self.bands.last())
     }
 
     /// The expectation for time `ts`, if this forecast covers it.
@@ -86,7 +89,11 @@ impl ForecastSet {
         }
         let i = ((ts - self.origin()) / self.step) as usize;
         let b = self.band(level)?;
-        Some(Expected { yhat: *b.point.get(i)?, lower: *b.lower.get(i)?, upper: *b.upper.get(i)? })
+        Some(Expected {
+            yhat: *b.point.get(i)?,
+            lower: *b.lower.get(i)?,
+            upper: *b.upper.get(i)?,
+        })
     }
 }
 
@@ -167,10 +174,20 @@ impl SeriesEngine {
 
     /// Number of points kept for fitting.
     fn window_points(&self) -> usize {
-        let longest = self.settings.periods.as_ref().and_then(|p| p.iter().max().copied()).unwrap_or_else(|| {
-            infer_periods(self.step, usize::MAX / 4).into_iter().max().unwrap_or(1)
-        });
-        ((self.settings.window_secs / self.step) as usize).max(6 * longest).max(2 * self.settings.min_points)
+        let longest = self
+            .settings
+            .periods
+            .as_ref()
+            .and_then(|p| p.iter().max().copied())
+            .unwrap_or_else(|| {
+                infer_periods(self.step, usize::MAX / 4)
+                    .into_iter()
+                    .max()
+                    .unwrap_or(1)
+            });
+        ((self.settings.window_secs / self.step) as usize)
+            .max(6 * longest)
+            .max(2 * self.settings.min_points)
     }
 
     /// Feeds observations in time order. Points at or before `score_from` (and points this
@@ -190,7 +207,10 @@ impl SeriesEngine {
             any_new = true;
             let score_it = p.ts > score_from && p.ts > self.scored_through;
             if score_it {
-                let covered = self.forecast.as_ref().is_some_and(|f| f.expected(p.ts, self.settings.detect_level).is_some());
+                let covered = self
+                    .forecast
+                    .as_ref()
+                    .is_some_and(|f| f.expected(p.ts, self.settings.detect_level).is_some());
                 if !covered && self.enough_data() {
                     self.refit(&mut out);
                 }
@@ -203,7 +223,10 @@ impl SeriesEngine {
                 self.refit(&mut out);
             }
         }
-        if any_new && (self.forecast.is_none() || self.due(self.settings.refit_every_secs)) && self.enough_data() {
+        if any_new
+            && (self.forecast.is_none() || self.due(self.settings.refit_every_secs))
+            && self.enough_data()
+        {
             self.refit(&mut out);
         }
         out
@@ -233,13 +256,25 @@ impl SeriesEngine {
     }
 
     fn evaluate(&mut self, p: Point) -> Evaluated {
-        let expected = self.forecast.as_ref().and_then(|f| f.expected(p.ts, self.settings.detect_level));
+        let expected = self
+            .forecast
+            .as_ref()
+            .and_then(|f| f.expected(p.ts, self.settings.detect_level));
         let verdict = match (&expected, p.value.is_finite()) {
             (Some(e), true) => self.detectors.observe(p.ts, p.value, e),
-            _ => Verdict { score: 0.0, detector: "none" },
+            _ => Verdict {
+                score: 0.0,
+                detector: "none",
+            },
         };
         let is_anomaly = verdict.score >= self.detectors.threshold();
-        Evaluated { ts: p.ts, value: p.value, expected, verdict, is_anomaly }
+        Evaluated {
+            ts: p.ts,
+            value: p.value,
+            expected,
+            verdict,
+            is_anomaly,
+        }
     }
 
     fn push(&mut self, p: Point) {
@@ -273,7 +308,9 @@ impl SeriesEngine {
     }
 
     fn refit(&mut self, out: &mut Ingested) {
-        let Some(through) = self.last_ts() else { return };
+        let Some(through) = self.last_ts() else {
+            return;
+        };
         let n = self.window_points();
         let tail = &self.values[self.values.len().saturating_sub(n)..];
         let Some(y) = interpolate(tail) else { return };
@@ -287,21 +324,29 @@ impl SeriesEngine {
         let periods = supported_periods(candidates, y.len() - hold);
         let horizon = ((self.settings.horizon_secs + self.step - 1) / self.step).max(1) as usize;
         let started = Instant::now();
-        let result = model::fit(&self.settings.model, &y, &periods).and_then(|fit| {
-            let bands = self
-                .settings
-                .levels
-                .iter()
-                .map(|&l| model::predict(fit.fitted.as_ref(), horizon, l, self.settings.non_negative))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(ForecastSet { model: fit.model.to_string(), through, step: self.step, bands })
-        })
-        .map(|mut f| {
-            if let Some(factors) = calibration(&self.settings, &y, &periods, hold) {
-                widen(&mut f.bands, &factors, self.settings.non_negative);
-            }
-            f
-        });
+        let result = model::fit(&self.settings.model, &y, &periods)
+            .and_then(|fit| {
+                let bands = self
+                    .settings
+                    .levels
+                    .iter()
+                    .map(|&l| {
+                        model::predict(fit.fitted.as_ref(), horizon, l, self.settings.non_negative)
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(ForecastSet {
+                    model: fit.model.to_string(),
+                    through,
+                    step: self.step,
+                    bands,
+                })
+            })
+            .map(|mut f| {
+                if let Some(factors) = calibration(&self.settings, &y, &periods, hold) {
+                    widen(&mut f.bands, &factors, self.settings.non_negative);
+                }
+                f
+            });
         out.fit_secs.push(started.elapsed().as_secs_f64());
         // Whatever the outcome, wait for new data before trying again.
         self.last_fit_through = Some(through);
@@ -321,7 +366,12 @@ impl SeriesEngine {
 /// that cycle, and take the `level` quantile of |error| / half-width as the factor by which
 /// the intervals must grow to cover it (split-conformal on normalised scores). Intervals
 /// are only ever widened. Returns one factor per level, or None when the history is short.
-fn calibration(settings: &EngineSettings, y: &[f64], periods: &[usize], hold: usize) -> Option<Vec<f64>> {
+fn calibration(
+    settings: &EngineSettings,
+    y: &[f64],
+    periods: &[usize],
+    hold: usize,
+) -> Option<Vec<f64>> {
     if hold == 0 {
         return None;
     }
@@ -334,7 +384,8 @@ fn calibration(settings: &EngineSettings, y: &[f64], periods: &[usize], hold: us
             let p = model::predict(fit.fitted.as_ref(), hold, level, false).ok()?;
             let mut scores: Vec<f64> = (0..hold)
                 .map(|i| {
-                    let half = ((p.upper[i] - p.lower[i]) / 2.0).max(1e-9 * p.point[i].abs().max(1.0));
+                    let half =
+                        ((p.upper[i] - p.lower[i]) / 2.0).max(1e-9 * p.point[i].abs().max(1.0));
                     (test[i] - p.point[i]).abs() / half
                 })
                 .collect();
@@ -349,7 +400,11 @@ fn calibration(settings: &EngineSettings, y: &[f64], periods: &[usize], hold: us
 /// the history is too short to spare it.
 fn hold_out(settings: &EngineSettings, n: usize, shortest: Option<usize>) -> usize {
     let hold = shortest.unwrap_or(24).max(24);
-    if n < 4 * hold || n - hold < settings.min_points { 0 } else { hold }
+    if n < 4 * hold || n - hold < settings.min_points {
+        0
+    } else {
+        hold
+    }
 }
 
 fn widen(bands: &mut [Prediction], factors: &[f64], non_negative: bool) {
@@ -370,7 +425,12 @@ mod tests {
     use super::*;
 
     fn hourly(n: usize, f: impl Fn(usize) -> f64) -> Vec<Point> {
-        (0..n).map(|i| Point { ts: i as i64 * 3600, value: f(i) }).collect()
+        (0..n)
+            .map(|i| Point {
+                ts: i as i64 * 3600,
+                value: f(i),
+            })
+            .collect()
     }
 
     fn shape(i: usize) -> f64 {
@@ -386,7 +446,10 @@ mod tests {
         let mut e = SeriesEngine::new(settings.clone(), 3600);
         let out = e.ingest(&pts, i64::MIN);
         assert_eq!(out.evaluated.len(), pts.len());
-        assert!(out.evaluated[0].expected.is_none(), "warm-up has no forecast");
+        assert!(
+            out.evaluated[0].expected.is_none(),
+            "warm-up has no forecast"
+        );
         let outage = &out.evaluated[24 * 20 + 5];
         assert!(outage.is_anomaly, "outage score {}", outage.verdict.score);
         let flagged = out.evaluated.iter().filter(|e| e.is_anomaly).count();
@@ -394,7 +457,15 @@ mod tests {
 
         // Appending future rows never changes earlier scores.
         let mut more = pts.clone();
-        more.extend(hourly(24 * 23, shape).into_iter().skip(24 * 21).map(|p| Point { value: p.value * 3.0, ..p }));
+        more.extend(
+            hourly(24 * 23, shape)
+                .into_iter()
+                .skip(24 * 21)
+                .map(|p| Point {
+                    value: p.value * 3.0,
+                    ..p
+                }),
+        );
         let mut e2 = SeriesEngine::new(settings, 3600);
         let out2 = e2.ingest(&more, i64::MIN);
         assert_eq!(&out2.evaluated[..pts.len()], &out.evaluated[..]);
@@ -410,7 +481,13 @@ mod tests {
         let f = e.forecast().unwrap();
         assert_eq!(f.through, pts.last().unwrap().ts);
         // A late correction to a held hour does not produce a new score.
-        let again = e.ingest(&[Point { ts: pts[5].ts, value: 1.0 }], i64::MIN);
+        let again = e.ingest(
+            &[Point {
+                ts: pts[5].ts,
+                value: 1.0,
+            }],
+            i64::MIN,
+        );
         assert!(again.evaluated.is_empty());
     }
 

@@ -4,7 +4,10 @@
 use std::collections::HashSet;
 use std::sync::Mutex;
 
-use prometheus::{Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
 
 use crate::series::SeriesKey;
 use crate::sink::Status;
@@ -32,7 +35,16 @@ pub struct Metrics {
 
 /// Turns a tag key into a valid Prometheus label name.
 pub fn label_name(key: &str) -> String {
-    let mut s: String = key.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
+    let mut s: String = key
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
     if s.is_empty() || s.starts_with(|c: char| c.is_ascii_digit()) || s.starts_with("__") {
         s.insert_str(0, "tag_");
     }
@@ -51,36 +63,81 @@ impl Metrics {
             Ok(g)
         };
         let yhat = gv("viewcast_forecast_yhat", "Point forecast for the next step")?;
-        let yhat_lower = gv("viewcast_forecast_yhat_lower", "Lower bound of the next step's prediction interval")?;
-        let yhat_upper = gv("viewcast_forecast_yhat_upper", "Upper bound of the next step's prediction interval")?;
-        let anomaly_score = gv("viewcast_anomaly_score", "Anomaly score of the latest observation (>= 1 is anomalous)")?;
-        let is_anomaly = gv("viewcast_is_anomaly", "1 when the latest observation is anomalous")?;
+        let yhat_lower = gv(
+            "viewcast_forecast_yhat_lower",
+            "Lower bound of the next step's prediction interval",
+        )?;
+        let yhat_upper = gv(
+            "viewcast_forecast_yhat_upper",
+            "Upper bound of the next step's prediction interval",
+        )?;
+        let anomaly_score = gv(
+            "viewcast_anomaly_score",
+            "Anomaly score of the latest observation (>= 1 is anomalous)",
+        )?;
+        let is_anomaly = gv(
+            "viewcast_is_anomaly",
+            "1 when the latest observation is anomalous",
+        )?;
         let reg = |c: Box<dyn prometheus::core::Collector>| registry.register(c);
-        let series_not_exported = IntCounter::new("viewcast_series_not_exported_total", "Series left out of per-series metrics by metrics.max_series")?;
+        let series_not_exported = IntCounter::new(
+            "viewcast_series_not_exported_total",
+            "Series left out of per-series metrics by metrics.max_series",
+        )?;
         reg(Box::new(series_not_exported.clone()))?;
         let cycle_duration = Histogram::with_opts(
-            HistogramOpts::new("viewcast_cycle_duration_seconds", "Duration of a full poll-fit-detect-write cycle")
-                .buckets(vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0]),
+            HistogramOpts::new(
+                "viewcast_cycle_duration_seconds",
+                "Duration of a full poll-fit-detect-write cycle",
+            )
+            .buckets(vec![
+                0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+            ]),
         )?;
         reg(Box::new(cycle_duration.clone()))?;
-        let cycles = IntCounterVec::new(Opts::new("viewcast_cycles_total", "Cycles run, by result"), &["result"])?;
+        let cycles = IntCounterVec::new(
+            Opts::new("viewcast_cycles_total", "Cycles run, by result"),
+            &["result"],
+        )?;
         reg(Box::new(cycles.clone()))?;
         let fit_duration = Histogram::with_opts(
-            HistogramOpts::new("viewcast_model_fit_duration_seconds", "Duration of one model fit and forecast")
-                .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5]),
+            HistogramOpts::new(
+                "viewcast_model_fit_duration_seconds",
+                "Duration of one model fit and forecast",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ]),
         )?;
         reg(Box::new(fit_duration.clone()))?;
-        let series = IntGaugeVec::new(Opts::new("viewcast_series", "Series known, by status"), &["status"])?;
+        let series = IntGaugeVec::new(
+            Opts::new("viewcast_series", "Series known, by status"),
+            &["status"],
+        )?;
         reg(Box::new(series.clone()))?;
-        let errors = IntCounterVec::new(Opts::new("viewcast_errors_total", "Errors, by pipeline stage"), &["stage"])?;
+        let errors = IntCounterVec::new(
+            Opts::new("viewcast_errors_total", "Errors, by pipeline stage"),
+            &["stage"],
+        )?;
         reg(Box::new(errors.clone()))?;
-        let spool_pending = IntGauge::new("viewcast_spool_pending_points", "Points waiting in the spool for an external sink")?;
+        let spool_pending = IntGauge::new(
+            "viewcast_spool_pending_points",
+            "Points waiting in the spool for an external sink",
+        )?;
         reg(Box::new(spool_pending.clone()))?;
-        let last_success = Gauge::new("viewcast_last_success_timestamp_seconds", "Unix time of the last successful cycle")?;
+        let last_success = Gauge::new(
+            "viewcast_last_success_timestamp_seconds",
+            "Unix time of the last successful cycle",
+        )?;
         reg(Box::new(last_success.clone()))?;
-        let build_info = IntGaugeVec::new(Opts::new("viewcast_build_info", "Build information"), &["version"])?;
+        let build_info = IntGaugeVec::new(
+            Opts::new("viewcast_build_info", "Build information"),
+            &["version"],
+        )?;
         reg(Box::new(build_info.clone()))?;
-        build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
         for s in Status::ALL {
             series.with_label_values(&[s.as_str()]).set(0);
         }
@@ -125,7 +182,12 @@ impl Metrics {
         Some(
             self.label_keys
                 .iter()
-                .map(|lk| tags.iter().find(|(k, _)| &label_name(k) == lk).map(|(_, v)| v.clone()).unwrap_or_default())
+                .map(|lk| {
+                    tags.iter()
+                        .find(|(k, _)| &label_name(k) == lk)
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or_default()
+                })
                 .collect(),
         )
     }
@@ -145,7 +207,9 @@ impl Metrics {
         if let Some(l) = self.labels(key) {
             let l: Vec<&str> = l.iter().map(String::as_str).collect();
             self.anomaly_score.with_label_values(&l).set(score);
-            self.is_anomaly.with_label_values(&l).set(if is_anomaly { 1.0 } else { 0.0 });
+            self.is_anomaly
+                .with_label_values(&l)
+                .set(if is_anomaly { 1.0 } else { 0.0 });
         }
     }
 
@@ -167,7 +231,10 @@ mod tests {
         m.set_anomaly(&SeriesKey::new([("channel", "news")]), 2.5, true);
         m.set_anomaly(&SeriesKey::new([("channel", "kids")]), 0.1, false);
         let text = m.render();
-        assert!(text.contains("viewcast_anomaly_score{channel=\"news\"} 2.5"), "{text}");
+        assert!(
+            text.contains("viewcast_anomaly_score{channel=\"news\"} 2.5"),
+            "{text}"
+        );
         assert!(!text.contains("kids"));
         assert!(text.contains("viewcast_series_not_exported_total 1"));
         assert!(text.contains("viewcast_build_info{version="));

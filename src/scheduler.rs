@@ -30,7 +30,11 @@ pub struct Health {
 impl Health {
     /// None when ready; the reason otherwise.
     pub fn not_ready_reason(&self) -> Option<String> {
-        let problem = self.problem.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let problem = self
+            .problem
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         match (self.ready.load(Ordering::SeqCst), problem) {
             (_, Some(p)) => Some(p),
             (false, None) => Some("the first cycle has not finished yet".into()),
@@ -52,7 +56,10 @@ pub struct RefitQueue(Mutex<Vec<Vec<(String, String)>>>);
 
 impl RefitQueue {
     pub fn push(&self, filters: Vec<(String, String)>) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(filters);
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(filters);
     }
 
     fn drain(&self) -> Vec<Vec<(String, String)>> {
@@ -108,7 +115,11 @@ impl Scheduler {
         retention_secs: i64,
         fit_threads: usize,
     ) -> Self {
-        let threads = if fit_threads == 0 { std::thread::available_parallelism().map_or(2, |n| n.get()) } else { fit_threads };
+        let threads = if fit_threads == 0 {
+            std::thread::available_parallelism().map_or(2, |n| n.get())
+        } else {
+            fit_threads
+        };
         Self {
             source,
             sinks,
@@ -147,7 +158,9 @@ impl Scheduler {
         let span = info_span!("cycle", now = %crate::clock::rfc3339(now));
         let started = Instant::now();
         let report = self.cycle_inner(now, cancel).instrument(span).await;
-        self.metrics.cycle_duration.observe(started.elapsed().as_secs_f64());
+        self.metrics
+            .cycle_duration
+            .observe(started.elapsed().as_secs_f64());
         report
     }
 
@@ -159,7 +172,10 @@ impl Scheduler {
                 warn!(error = %e, "polling the source failed");
                 self.metrics.errors.with_label_values(&["source"]).inc();
                 self.metrics.cycles.with_label_values(&["error"]).inc();
-                self.health.set(false, Some(format!("source {}: {e}", self.source.describe())));
+                self.health.set(
+                    false,
+                    Some(format!("source {}: {e}", self.source.describe())),
+                );
                 report.errors += 1;
                 return report;
             }
@@ -209,8 +225,19 @@ impl Scheduler {
                             out.refitted |= forced.refitted;
                             out.error = forced.error.or(out.error);
                         }
-                        let fc = if out.refitted { e.forecast().cloned() } else { None };
-                        (out, fc, e.last_ts(), e.scored_through(), e.forecast().is_some(), e.step())
+                        let fc = if out.refitted {
+                            e.forecast().cloned()
+                        } else {
+                            None
+                        };
+                        (
+                            out,
+                            fc,
+                            e.last_ts(),
+                            e.scored_through(),
+                            e.forecast().is_some(),
+                            e.step(),
+                        )
                     });
                     Some((key, job.await))
                 }
@@ -218,26 +245,63 @@ impl Scheduler {
             );
         }
 
-        let mut output = CycleOutput { generated_at: now, series: Vec::new() };
+        let mut output = CycleOutput {
+            generated_at: now,
+            series: Vec::new(),
+        };
         while let Some(joined) = set.join_next().await {
-            let Ok(Some((key, result))) = joined else { continue };
+            let Ok(Some((key, result))) = joined else {
+                continue;
+            };
             let prev = self.known.get(&key).map(|k| k.state.clone());
             let state_out = match result {
-                Ok((ing, forecast, last_point, scored_through, has_forecast, step)) => {
-                    self.record_series(&key, ing, forecast, last_point, scored_through, has_forecast, step, prev, now, &mut report)
-                }
+                Ok((ing, forecast, last_point, scored_through, has_forecast, step)) => self
+                    .record_series(
+                        &key,
+                        ing,
+                        forecast,
+                        last_point,
+                        scored_through,
+                        has_forecast,
+                        step,
+                        prev,
+                        now,
+                        &mut report,
+                    ),
                 Err(e) => {
-                    let reason = if e.is_panic() { "panicked while modelling (see logs)".to_string() } else { e.to_string() };
+                    let reason = if e.is_panic() {
+                        "panicked while modelling (see logs)".to_string()
+                    } else {
+                        e.to_string()
+                    };
                     warn!(series = %key, %reason, "series failed");
                     self.metrics.errors.with_label_values(&["model"]).inc();
                     report.errors += 1;
-                    let mut state = prev.unwrap_or(SeriesState { status: Status::Error, reason: None, model: None, step: 0, last_point: None, last_fit: None, scored_through: None });
+                    let mut state = prev.unwrap_or(SeriesState {
+                        status: Status::Error,
+                        reason: None,
+                        model: None,
+                        step: 0,
+                        last_point: None,
+                        last_fit: None,
+                        scored_through: None,
+                    });
                     state.status = Status::Error;
                     state.reason = Some(reason);
-                    SeriesOutput { key: key.clone(), state, forecast: None, anomalies: vec![] }
+                    SeriesOutput {
+                        key: key.clone(),
+                        state,
+                        forecast: None,
+                        anomalies: vec![],
+                    }
                 }
             };
-            self.known.insert(key, Known { state: state_out.state.clone() });
+            self.known.insert(
+                key,
+                Known {
+                    state: state_out.state.clone(),
+                },
+            );
             output.series.push(state_out);
         }
 
@@ -256,7 +320,10 @@ impl Scheduler {
 
         for s in Status::ALL {
             let n = self.known.values().filter(|k| k.state.status == s).count();
-            self.metrics.series.with_label_values(&[s.as_str()]).set(n as i64);
+            self.metrics
+                .series
+                .with_label_values(&[s.as_str()])
+                .set(n as i64);
         }
         if write_ok {
             self.metrics.cycles.with_label_values(&["ok"]).inc();
@@ -264,9 +331,17 @@ impl Scheduler {
             self.health.set(true, None);
         } else {
             self.metrics.cycles.with_label_values(&["error"]).inc();
-            self.health.set(false, Some("writing results failed (see logs)".into()));
+            self.health
+                .set(false, Some("writing results failed (see logs)".into()));
         }
-        info!(series = report.series, points = report.points, fits = report.fits, anomalies = report.anomalies, errors = report.errors, "cycle finished");
+        info!(
+            series = report.series,
+            points = report.points,
+            fits = report.fits,
+            anomalies = report.anomalies,
+            errors = report.errors,
+            "cycle finished"
+        );
         report
     }
 
@@ -293,10 +368,23 @@ impl Scheduler {
                 self.metrics.errors.with_label_values(&["model"]).inc();
                 report.errors += 1;
                 warn!(series = %key, error = %e, "fit failed");
-                (Status::Error, Some(if has_forecast { format!("{e}; serving the previous forecast") } else { e.to_string() }))
+                (
+                    Status::Error,
+                    Some(if has_forecast {
+                        format!("{e}; serving the previous forecast")
+                    } else {
+                        e.to_string()
+                    }),
+                )
             }
             (None, true) => (Status::Ok, None),
-            (None, false) => (Status::WarmingUp, Some(format!("fewer than {} points so far", self.settings.min_points))),
+            (None, false) => (
+                Status::WarmingUp,
+                Some(format!(
+                    "fewer than {} points so far",
+                    self.settings.min_points
+                )),
+            ),
         };
         let anomalies: Vec<AnomalyRecord> = ing
             .evaluated
@@ -320,7 +408,9 @@ impl Scheduler {
         }
         if let Some(f) = &forecast {
             if let Some(b) = f.band(self.settings.detect_level) {
-                if let (Some(y), Some(l), Some(u)) = (b.point.first(), b.lower.first(), b.upper.first()) {
+                if let (Some(y), Some(l), Some(u)) =
+                    (b.point.first(), b.lower.first(), b.upper.first())
+                {
                     self.metrics.set_forecast(key, *y, *l, *u);
                 }
             }
@@ -333,10 +423,19 @@ impl Scheduler {
             model: forecast.as_ref().map(|f| f.model.clone()).or(prev_model),
             step,
             last_point,
-            last_fit: if forecast.is_some() { Some(now) } else { prev_fit },
+            last_fit: if forecast.is_some() {
+                Some(now)
+            } else {
+                prev_fit
+            },
             scored_through,
         };
-        SeriesOutput { key: key.clone(), state, forecast, anomalies }
+        SeriesOutput {
+            key: key.clone(),
+            state,
+            forecast,
+            anomalies,
+        }
     }
 
     fn engine(&mut self, key: &SeriesKey, step: i64) -> Arc<Mutex<SeriesEngine>> {

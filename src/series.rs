@@ -11,7 +11,12 @@ pub struct SeriesKey(pub BTreeMap<String, String>);
 
 impl SeriesKey {
     pub fn new<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
-        Self(pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
+        Self(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        )
     }
 
     pub fn tags(&self) -> &BTreeMap<String, String> {
@@ -66,7 +71,11 @@ impl Regular {
 
 /// The typical spacing of the timestamps: the median of positive differences.
 pub fn infer_step(ts: &[i64]) -> Option<i64> {
-    let mut diffs: Vec<i64> = ts.windows(2).map(|w| w[1] - w[0]).filter(|d| *d > 0).collect();
+    let mut diffs: Vec<i64> = ts
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .filter(|d| *d > 0)
+        .collect();
     if diffs.is_empty() {
         return None;
     }
@@ -79,7 +88,11 @@ pub fn infer_step(ts: &[i64]) -> Option<i64> {
 pub fn regularize(points: &[Point], step: i64) -> Regular {
     let step = step.max(1);
     let Some(first) = points.iter().map(|p| p.ts).min() else {
-        return Regular { start: 0, step, values: Vec::new() };
+        return Regular {
+            start: 0,
+            step,
+            values: Vec::new(),
+        };
     };
     let last = points.iter().map(|p| p.ts).max().unwrap_or(first);
     let n = ((last - first + step / 2) / step) as usize + 1;
@@ -90,13 +103,19 @@ pub fn regularize(points: &[Point], step: i64) -> Regular {
             values[slot] = p.value;
         }
     }
-    Regular { start: first, step, values }
+    Regular {
+        start: first,
+        step,
+        values,
+    }
 }
 
 /// Fills NaN gaps by linear interpolation; leading/trailing gaps take the nearest value.
 /// Returns None when no value is finite.
 pub fn interpolate(values: &[f64]) -> Option<Vec<f64>> {
-    let known: Vec<usize> = (0..values.len()).filter(|&i| values[i].is_finite()).collect();
+    let known: Vec<usize> = (0..values.len())
+        .filter(|&i| values[i].is_finite())
+        .collect();
     let (&first, &last) = (known.first()?, known.last()?);
     let mut out = values.to_vec();
     out[..first].fill(values[first]);
@@ -135,7 +154,10 @@ pub fn infer_periods(step: i64, len: usize) -> Vec<usize> {
 
 /// Keeps periods of at least 2 steps for which `len` holds two full cycles.
 pub fn supported_periods(periods: impl IntoIterator<Item = usize>, len: usize) -> Vec<usize> {
-    let mut out: Vec<usize> = periods.into_iter().filter(|&p| p >= 2 && len >= 2 * p).collect();
+    let mut out: Vec<usize> = periods
+        .into_iter()
+        .filter(|&p| p >= 2 && len >= 2 * p)
+        .collect();
     out.sort_unstable();
     out.dedup();
     out
@@ -157,8 +179,14 @@ mod tests {
     fn regularize_fills_gaps_with_nan_and_interpolates() {
         let pts = [
             Point { ts: 0, value: 1.0 },
-            Point { ts: 3600, value: f64::NAN },
-            Point { ts: 3 * 3600, value: 4.0 },
+            Point {
+                ts: 3600,
+                value: f64::NAN,
+            },
+            Point {
+                ts: 3 * 3600,
+                value: 4.0,
+            },
         ];
         let r = regularize(&pts, 3600);
         assert_eq!(r.values.len(), 4);
@@ -174,7 +202,13 @@ mod tests {
         assert_eq!(infer_periods(3600, 200), vec![24]);
         assert_eq!(infer_periods(3600, 40), Vec::<usize>::new());
         assert_eq!(infer_periods(1800, 5000), vec![48, 336]);
-        assert_eq!(infer_periods(300, 5000), vec![288, 2016].into_iter().filter(|p| 5000 >= 2 * p).collect::<Vec<_>>());
+        assert_eq!(
+            infer_periods(300, 5000),
+            vec![288, 2016]
+                .into_iter()
+                .filter(|p| 5000 >= 2 * p)
+                .collect::<Vec<_>>()
+        );
         assert_eq!(infer_periods(86_400, 30), vec![7]);
         assert_eq!(infer_step(&[0, 10, 20, 35, 45]), Some(10));
     }

@@ -16,9 +16,15 @@ use crate::sink::{AnomalyRecord, CycleOutput, SeriesState, Sink, SinkError, Stat
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("embedded store {path}: {source}")]
-    Sqlite { path: PathBuf, source: rusqlite::Error },
+    Sqlite {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
     #[error("embedded store {path}: cannot create folder: {source}")]
-    Dir { path: PathBuf, source: std::io::Error },
+    Dir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("embedded store: a blocking task failed: {0}")]
     Join(String),
 }
@@ -74,21 +80,38 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) `dir/viewcast.db`.
     pub fn open(dir: &Path) -> Result<Arc<Store>> {
-        std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir { path: dir.to_path_buf(), source })?;
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
         let path = dir.join("viewcast.db");
-        let err = |source| StoreError::Sqlite { path: path.clone(), source };
+        let err = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
         let writer = Connection::open(&path).map_err(err)?;
         writer
-            .execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;")
+            .execute_batch(
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
+            )
             .and_then(|_| writer.execute_batch(SCHEMA))
             .map_err(err)?;
         let reader = Connection::open(&path).map_err(err)?;
-        reader.execute_batch("PRAGMA busy_timeout=5000;").map_err(err)?;
-        Ok(Arc::new(Store { path: path.clone(), writer: Mutex::new(writer), reader: Mutex::new(reader) }))
+        reader
+            .execute_batch("PRAGMA busy_timeout=5000;")
+            .map_err(err)?;
+        Ok(Arc::new(Store {
+            path: path.clone(),
+            writer: Mutex::new(writer),
+            reader: Mutex::new(reader),
+        }))
     }
 
     fn err(&self, source: rusqlite::Error) -> StoreError {
-        StoreError::Sqlite { path: self.path.clone(), source }
+        StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
     }
 
     fn with_writer<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T> {
@@ -107,11 +130,20 @@ impl Store {
     }
 
     pub fn meta(&self, key: &str) -> Result<Option<String>> {
-        self.with_reader(|c| c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional())
+        self.with_reader(|c| {
+            c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                .optional()
+        })
     }
 
     pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
-        self.with_writer(|c| c.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)", [key, value]).map(|_| ()))
+        self.with_writer(|c| {
+            c.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+                [key, value],
+            )
+            .map(|_| ())
+        })
     }
 
     /// Writes one cycle's output in a single transaction.
@@ -219,7 +251,13 @@ impl Store {
     }
 
     /// Evaluated observations with `since ≤ time ≤ until` and `score ≥ min_score`, oldest first.
-    pub fn anomalies(&self, since: i64, until: i64, min_score: f64, limit: usize) -> Result<Vec<StoredAnomaly>> {
+    pub fn anomalies(
+        &self,
+        since: i64,
+        until: i64,
+        min_score: f64,
+        limit: usize,
+    ) -> Result<Vec<StoredAnomaly>> {
         self.with_reader(|c| {
             let mut st = c.prepare_cached(
                 "SELECT s.tags, a.time, a.value, a.yhat, a.lower, a.upper, a.score, a.is_anomaly, a.detector
@@ -264,7 +302,10 @@ impl Sink for StoreSink {
             .await
             .map_err(|e| StoreError::Join(e.to_string()))
             .and_then(|r| r)
-            .map_err(|e| SinkError::Write { sink: "embedded".into(), reason: e.to_string() })
+            .map_err(|e| SinkError::Write {
+                sink: "embedded".into(),
+                reason: e.to_string(),
+            })
     }
 }
 
@@ -275,7 +316,12 @@ mod tests {
 
     fn output() -> CycleOutput {
         let key = SeriesKey::new([("channel", "news")]);
-        let band = |level: f64| Prediction { level, point: vec![10.0, 11.0], lower: vec![8.0, 9.0], upper: vec![12.0, 13.0] };
+        let band = |level: f64| Prediction {
+            level,
+            point: vec![10.0, 11.0],
+            lower: vec![8.0, 9.0],
+            upper: vec![12.0, 13.0],
+        };
         CycleOutput {
             generated_at: 1000,
             series: vec![SeriesOutput {
@@ -289,8 +335,22 @@ mod tests {
                     last_fit: Some(1000),
                     scored_through: Some(7200),
                 },
-                forecast: Some(ForecastSet { model: "mstl_ets".into(), through: 7200, step: 3600, bands: vec![band(80.0), band(95.0)] }),
-                anomalies: vec![AnomalyRecord { time: 7200, value: 0.0, yhat: 10.0, yhat_lower: 8.0, yhat_upper: 12.0, score: 5.0, is_anomaly: true, detector: "interval".into() }],
+                forecast: Some(ForecastSet {
+                    model: "mstl_ets".into(),
+                    through: 7200,
+                    step: 3600,
+                    bands: vec![band(80.0), band(95.0)],
+                }),
+                anomalies: vec![AnomalyRecord {
+                    time: 7200,
+                    value: 0.0,
+                    yhat: 10.0,
+                    yhat_lower: 8.0,
+                    yhat_upper: 12.0,
+                    score: 5.0,
+                    is_anomaly: true,
+                    detector: "interval".into(),
+                }],
             }],
         }
     }

@@ -22,7 +22,9 @@ pub fn parse_timestamp(s: &str) -> Option<(i64, TimeForm)> {
     for (fmt, has_frac) in [("%Y-%m-%d %H:%M:%S%.f", true), ("%Y-%m-%d %H:%M:%S", false)] {
         if let Ok(dt) = NaiveDateTime::parse_from_str(s, fmt) {
             let frac = if has_frac {
-                s.rsplit_once('.').map(|(_, f)| f.len().min(9) as u8).unwrap_or(0)
+                s.rsplit_once('.')
+                    .map(|(_, f)| f.len().min(9) as u8)
+                    .unwrap_or(0)
             } else {
                 0
             };
@@ -45,7 +47,11 @@ pub fn format_timestamp(ts: i64, form: TimeForm) -> String {
         TimeForm::Rfc3339 => dt.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         TimeForm::Plain { frac: 0 } => dt.format("%Y-%m-%d %H:%M:%S").to_string(),
         TimeForm::Plain { frac } => {
-            format!("{}.{}", dt.format("%Y-%m-%d %H:%M:%S"), "0".repeat(frac as usize))
+            format!(
+                "{}.{}",
+                dt.format("%Y-%m-%d %H:%M:%S"),
+                "0".repeat(frac as usize)
+            )
         }
     }
 }

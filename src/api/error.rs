@@ -21,7 +21,10 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn bad(param: &str, problem: String) -> Self {
-        Self::BadParam { param: param.to_string(), problem }
+        Self::BadParam {
+            param: param.to_string(),
+            problem,
+        }
     }
 }
 

@@ -52,22 +52,36 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Runs blocking store reads off the async workers.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, crate::store::StoreError> + Send + 'static) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| ApiError::Internal(e.to_string()))?.map_err(|e| ApiError::Internal(e.to_string()))
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, crate::store::StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| ApiError::Internal(e.to_string()))
 }
 
 async fn readyz(State(s): State<AppState>) -> Response {
     let store = s.store.clone();
     let store_ok = blocking(move || store.ping()).await;
     match (s.health.not_ready_reason(), store_ok) {
-        (_, Err(_)) => ApiError::Unavailable("the embedded store does not answer".into()).into_response(),
+        (_, Err(_)) => {
+            ApiError::Unavailable("the embedded store does not answer".into()).into_response()
+        }
         (Some(reason), _) => ApiError::Unavailable(reason).into_response(),
         (None, Ok(())) => Json(json!({"status": "ready"})).into_response(),
     }
 }
 
 async fn metrics(State(s): State<AppState>) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], s.metrics.render()).into_response()
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        s.metrics.render(),
+    )
+        .into_response()
 }
 
 /// Series matching the tag filters; 400 for a tag key no series has, 404 when none match.
@@ -76,12 +90,27 @@ async fn matching(s: &AppState, filters: &[(String, String)]) -> Result<Vec<Seri
     let rows = blocking(move || store.series()).await?;
     let keys: BTreeSet<&String> = rows.iter().flat_map(|r| r.key.tags().keys()).collect();
     if let Some((k, _)) = filters.iter().find(|(k, _)| !keys.contains(k)) {
-        return Err(ApiError::bad(k, format!("unknown parameter or tag key (tag keys: {})", keys.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", "))));
+        return Err(ApiError::bad(
+            k,
+            format!(
+                "unknown parameter or tag key (tag keys: {})",
+                keys.iter()
+                    .map(|k| k.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
     }
-    let rows: Vec<SeriesRow> = rows.into_iter().filter(|r| r.key.matches(filters)).collect();
+    let rows: Vec<SeriesRow> = rows
+        .into_iter()
+        .filter(|r| r.key.matches(filters))
+        .collect();
     if rows.is_empty() && !filters.is_empty() {
         let f: Vec<String> = filters.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        return Err(ApiError::NotFound(format!("no series matches {}", f.join(","))));
+        return Err(ApiError::NotFound(format!(
+            "no series matches {}",
+            f.join(",")
+        )));
     }
     Ok(rows)
 }
@@ -109,7 +138,10 @@ async fn series(State(s): State<AppState>, RawQuery(q): RawQuery) -> Result<Resp
 fn wants_csv(p: &Params, headers: &HeaderMap) -> bool {
     match p.format.as_deref() {
         Some(f) => f == "csv",
-        None => headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/csv")),
+        None => headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("text/csv")),
     }
 }
 
@@ -118,45 +150,91 @@ fn csv_response(body: String) -> Response {
 }
 
 fn csv_cell(s: &str) -> String {
-    if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
 }
 
-async fn forecast(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+async fn forecast(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
     let p = Params::parse(q.as_deref(), &["horizon", "level", "format"])?;
     let horizon = p.duration("horizon")?.unwrap_or(s.default_horizon_secs);
     if horizon <= 0 || horizon > s.max_horizon_secs {
-        return Err(ApiError::bad("horizon", format!("must be positive and at most {}s (api.max_horizon)", s.max_horizon_secs)));
+        return Err(ApiError::bad(
+            "horizon",
+            format!(
+                "must be positive and at most {}s (api.max_horizon)",
+                s.max_horizon_secs
+            ),
+        ));
     }
     let level = p.number("level")?.unwrap_or(s.default_level);
     if !s.levels.iter().any(|l| (l - level).abs() < 1e-9) {
-        return Err(ApiError::bad("level", format!("{level} is not one of the configured levels {:?}", s.levels)));
+        return Err(ApiError::bad(
+            "level",
+            format!("{level} is not one of the configured levels {:?}", s.levels),
+        ));
     }
     p.format_ok()?;
     let rows = matching(&s, &p.filters).await?;
     let store = s.store.clone();
     let keys: Vec<_> = rows.iter().map(|r| r.key.clone()).collect();
-    let stored = blocking(move || keys.iter().map(|k| store.forecast(k)).collect::<Result<Vec<_>, _>>()).await?;
+    let stored = blocking(move || {
+        keys.iter()
+            .map(|k| store.forecast(k))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await?;
     let mut out = Vec::new();
     for (row, f) in rows.iter().zip(stored) {
         let Some(f) = f else { continue };
-        let Some(band) = f.set.band(level) else { continue };
+        let Some(band) = f.set.band(level) else {
+            continue;
+        };
         let after = row.state.last_point.unwrap_or(i64::MIN);
         let points: Vec<(i64, f64, f64, f64)> = (0..band.point.len())
-            .map(|i| (f.set.origin() + i as i64 * f.set.step, band.point[i], band.lower[i], band.upper[i]))
+            .map(|i| {
+                (
+                    f.set.origin() + i as i64 * f.set.step,
+                    band.point[i],
+                    band.lower[i],
+                    band.upper[i],
+                )
+            })
             .filter(|(t, ..)| *t > after && *t <= after.saturating_add(horizon))
             .collect();
         out.push((row, f.set.model.clone(), f.generated_at, points));
     }
     if wants_csv(&p, &headers) {
         let tag_keys: BTreeSet<&String> = rows.iter().flat_map(|r| r.key.tags().keys()).collect();
-        let mut body = tag_keys.iter().map(|k| csv_cell(k)).collect::<Vec<_>>().join(",");
+        let mut body = tag_keys
+            .iter()
+            .map(|k| csv_cell(k))
+            .collect::<Vec<_>>()
+            .join(",");
         body.push_str(if tag_keys.is_empty() { "" } else { "," });
         body.push_str("model,time,yhat,yhat_lower,yhat_upper\n");
         for (row, model, _, points) in &out {
-            let tags: Vec<String> = tag_keys.iter().map(|k| csv_cell(row.key.tags().get(*k).map_or("", |v| v.as_str()))).collect();
+            let tags: Vec<String> = tag_keys
+                .iter()
+                .map(|k| csv_cell(row.key.tags().get(*k).map_or("", |v| v.as_str())))
+                .collect();
             for (t, y, l, u) in points {
-                let prefix = if tags.is_empty() { String::new() } else { format!("{},", tags.join(",")) };
-                body.push_str(&format!("{prefix}{},{},{y},{l},{u}\n", csv_cell(model), rfc3339(*t)));
+                let prefix = if tags.is_empty() {
+                    String::new()
+                } else {
+                    format!("{},", tags.join(","))
+                };
+                body.push_str(&format!(
+                    "{prefix}{},{},{y},{l},{u}\n",
+                    csv_cell(model),
+                    rfc3339(*t)
+                ));
             }
         }
         return Ok(csv_response(body));
@@ -177,8 +255,15 @@ async fn forecast(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): Ra
     Ok(Json(json!({ "series": series })).into_response())
 }
 
-async fn anomalies(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
-    let p = Params::parse(q.as_deref(), &["since", "until", "min_score", "format", "limit"])?;
+async fn anomalies(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let p = Params::parse(
+        q.as_deref(),
+        &["since", "until", "min_score", "format", "limit"],
+    )?;
     let now = s.clock.now();
     let since = p.time("since", now)?.unwrap_or(now - 7 * 86_400);
     let until = p.time("until", now)?.unwrap_or(i64::MAX);
@@ -191,16 +276,24 @@ async fn anomalies(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): R
     }
     let limit = p.number("limit")?.unwrap_or(10_000.0);
     if !(1.0..=100_000.0).contains(&limit) {
-        return Err(ApiError::bad("limit", "must be between 1 and 100000".into()));
+        return Err(ApiError::bad(
+            "limit",
+            "must be between 1 and 100000".into(),
+        ));
     }
     p.format_ok()?;
     let rows = matching(&s, &p.filters).await?;
     let keys: BTreeSet<String> = rows.iter().map(|r| r.key.to_string()).collect();
     let store = s.store.clone();
     let found = blocking(move || store.anomalies(since, until, min_score, limit as usize)).await?;
-    let found: Vec<_> = found.into_iter().filter(|a| keys.contains(&a.key.to_string())).collect();
+    let found: Vec<_> = found
+        .into_iter()
+        .filter(|a| keys.contains(&a.key.to_string()))
+        .collect();
     if wants_csv(&p, &headers) {
-        let mut body = String::from("key,time,value,yhat,yhat_lower,yhat_upper,anomaly_score,is_anomaly,detector\n");
+        let mut body = String::from(
+            "key,time,value,yhat,yhat_lower,yhat_upper,anomaly_score,is_anomaly,detector\n",
+        );
         for a in &found {
             let r = &a.record;
             body.push_str(&format!(
@@ -241,12 +334,25 @@ async fn anomalies(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): R
 
 /// Constant-time comparison, so response timing says nothing about the token.
 fn token_matches(given: &str, expected: &str) -> bool {
-    given.len() == expected.len() && given.bytes().zip(expected.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    given.len() == expected.len()
+        && given
+            .bytes()
+            .zip(expected.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
 }
 
-async fn refit(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+async fn refit(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
     if !s.token.is_empty() {
-        let given = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).unwrap_or("");
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
         if !token_matches(given, s.token.expose()) {
             return Err(ApiError::Unauthorized);
         }
@@ -283,7 +389,18 @@ mod tests {
         let metrics = Arc::new(Metrics::new(&["channel".into()], 100).unwrap());
         let settings = Arc::new(EngineSettings::default());
         let sinks: Vec<Arc<dyn Sink>> = vec![Arc::new(StoreSink(store.clone()))];
-        let sched = Scheduler::new(source, sinks, store.clone(), metrics.clone(), clock.clone(), settings.clone(), Duration::from_secs(60), 2 * 86_400, 30 * 86_400, 2);
+        let sched = Scheduler::new(
+            source,
+            sinks,
+            store.clone(),
+            metrics.clone(),
+            clock.clone(),
+            settings.clone(),
+            Duration::from_secs(60),
+            2 * 86_400,
+            30 * 86_400,
+            2,
+        );
         let state = AppState {
             store,
             metrics,
@@ -299,12 +416,20 @@ mod tests {
         (dir, state, sched)
     }
 
-    async fn call(state: &AppState, method: &str, uri: &str, auth: Option<&str>) -> (StatusCode, String) {
+    async fn call(
+        state: &AppState,
+        method: &str,
+        uri: &str,
+        auth: Option<&str>,
+    ) -> (StatusCode, String) {
         let mut req = Request::builder().method(method).uri(uri);
         if let Some(a) = auth {
             req = req.header("authorization", a);
         }
-        let resp = app(state.clone()).oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+        let resp = app(state.clone())
+            .oneshot(req.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
         let status = resp.status();
         let body = resp.into_body().collect().await.unwrap().to_bytes();
         (status, String::from_utf8_lossy(&body).to_string())
@@ -319,10 +444,18 @@ mod tests {
         let (_dir, state, mut sched) = setup("").await;
         let (code, body) = call(&state, "GET", "/readyz", None).await;
         assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
-        assert!(json(&body)["error"].as_str().unwrap().contains("first cycle"));
-        sched.cycle(&tokio_util::sync::CancellationToken::new()).await;
+        assert!(json(&body)["error"]
+            .as_str()
+            .unwrap()
+            .contains("first cycle"));
+        sched
+            .cycle(&tokio_util::sync::CancellationToken::new())
+            .await;
         assert_eq!(call(&state, "GET", "/readyz", None).await.0, StatusCode::OK);
-        assert_eq!(call(&state, "GET", "/healthz", None).await.0, StatusCode::OK);
+        assert_eq!(
+            call(&state, "GET", "/healthz", None).await.0,
+            StatusCode::OK
+        );
 
         let (code, body) = call(&state, "GET", "/api/v1/series", None).await;
         assert_eq!(code, StatusCode::OK);
@@ -330,7 +463,13 @@ mod tests {
         assert_eq!(series.len(), 3);
         assert_eq!(series[0]["status"], "ok");
 
-        let (code, body) = call(&state, "GET", "/api/v1/forecast?channel=news&horizon=1d&level=80", None).await;
+        let (code, body) = call(
+            &state,
+            "GET",
+            "/api/v1/forecast?channel=news&horizon=1d&level=80",
+            None,
+        )
+        .await;
         assert_eq!(code, StatusCode::OK, "{body}");
         let f = json(&body);
         let s = &f["series"][0];
@@ -341,31 +480,56 @@ mod tests {
         assert_eq!(pts.len(), 24);
         assert_eq!(pts[0]["time"], "2025-11-24T16:00:00Z");
         for p in pts {
-            let (l, y, u) = (p["yhat_lower"].as_f64().unwrap(), p["yhat"].as_f64().unwrap(), p["yhat_upper"].as_f64().unwrap());
+            let (l, y, u) = (
+                p["yhat_lower"].as_f64().unwrap(),
+                p["yhat"].as_f64().unwrap(),
+                p["yhat_upper"].as_f64().unwrap(),
+            );
             assert!(0.0 <= l && l <= y && y <= u);
         }
 
-        let (code, body) = call(&state, "GET", "/api/v1/forecast?channel=news&horizon=2h&format=csv", None).await;
+        let (code, body) = call(
+            &state,
+            "GET",
+            "/api/v1/forecast?channel=news&horizon=2h&format=csv",
+            None,
+        )
+        .await;
         assert_eq!(code, StatusCode::OK);
         let lines: Vec<&str> = body.lines().collect();
         assert_eq!(lines[0], "channel,model,time,yhat,yhat_lower,yhat_upper");
         assert_eq!(lines.len(), 3);
 
-        let (code, body) = call(&state, "GET", "/api/v1/anomalies?since=30d&min_score=0", None).await;
+        let (code, body) = call(
+            &state,
+            "GET",
+            "/api/v1/anomalies?since=30d&min_score=0",
+            None,
+        )
+        .await;
         assert_eq!(code, StatusCode::OK);
         let a = json(&body)["anomalies"].as_array().unwrap().clone();
-        assert!(a.len() > 100, "every evaluated observation is stored: {}", a.len());
+        assert!(
+            a.len() > 100,
+            "every evaluated observation is stored: {}",
+            a.len()
+        );
         assert!(a[0]["detector"].is_string() && a[0]["anomaly_score"].is_number());
 
         let metrics = call(&state, "GET", "/metrics", None).await.1;
-        assert!(metrics.contains("viewcast_forecast_yhat{channel=\"news\"}"), "{metrics}");
+        assert!(
+            metrics.contains("viewcast_forecast_yhat{channel=\"news\"}"),
+            "{metrics}"
+        );
         assert!(metrics.contains("viewcast_cycles_total{result=\"ok\"} 1"));
     }
 
     #[tokio::test]
     async fn bad_requests_get_json_errors_naming_the_parameter() {
         let (_dir, state, mut sched) = setup("s3cret").await;
-        sched.cycle(&tokio_util::sync::CancellationToken::new()).await;
+        sched
+            .cycle(&tokio_util::sync::CancellationToken::new())
+            .await;
         for (uri, param) in [
             ("/api/v1/forecast?horizon=soon", "horizon"),
             ("/api/v1/forecast?horizon=900d", "horizon"),
@@ -377,20 +541,58 @@ mod tests {
         ] {
             let (code, body) = call(&state, "GET", uri, None).await;
             assert_eq!(code, StatusCode::BAD_REQUEST, "{uri}: {body}");
-            assert!(json(&body)["error"].as_str().unwrap().contains(&format!("`{param}`")), "{uri}: {body}");
+            assert!(
+                json(&body)["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains(&format!("`{param}`")),
+                "{uri}: {body}"
+            );
         }
         let (code, body) = call(&state, "GET", "/api/v1/forecast?channel=nope", None).await;
         assert_eq!(code, StatusCode::NOT_FOUND);
-        assert!(json(&body)["error"].as_str().unwrap().contains("channel=nope"));
-        assert_eq!(call(&state, "GET", "/no/such/route", None).await.0, StatusCode::NOT_FOUND);
+        assert!(json(&body)["error"]
+            .as_str()
+            .unwrap()
+            .contains("channel=nope"));
+        assert_eq!(
+            call(&state, "GET", "/no/such/route", None).await.0,
+            StatusCode::NOT_FOUND
+        );
 
-        assert_eq!(call(&state, "POST", "/api/v1/refit?channel=news", None).await.0, StatusCode::UNAUTHORIZED);
-        assert_eq!(call(&state, "POST", "/api/v1/refit?channel=news", Some("Bearer wrong")).await.0, StatusCode::UNAUTHORIZED);
-        let (code, body) = call(&state, "POST", "/api/v1/refit?channel=news", Some("Bearer s3cret")).await;
+        assert_eq!(
+            call(&state, "POST", "/api/v1/refit?channel=news", None)
+                .await
+                .0,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            call(
+                &state,
+                "POST",
+                "/api/v1/refit?channel=news",
+                Some("Bearer wrong")
+            )
+            .await
+            .0,
+            StatusCode::UNAUTHORIZED
+        );
+        let (code, body) = call(
+            &state,
+            "POST",
+            "/api/v1/refit?channel=news",
+            Some("Bearer s3cret"),
+        )
+        .await;
         assert_eq!(code, StatusCode::ACCEPTED);
         assert!(!body.contains("s3cret"));
         assert_eq!(json(&body)["scheduled"], 1);
-        let report = sched.cycle(&tokio_util::sync::CancellationToken::new()).await;
-        assert_eq!(report.fits, 1, "the refit ran on the next cycle: {report:?}");
+        let report = sched
+            .cycle(&tokio_util::sync::CancellationToken::new())
+            .await;
+        assert_eq!(
+            report.fits, 1,
+            "the refit ran on the next cycle: {report:?}"
+        );
     }
 }

@@ -48,7 +48,11 @@ pub fn interval_score(value: f64, e: &Expected) -> f64 {
     if !value.is_finite() {
         return 0.0;
     }
-    let (dist, half) = if value >= e.yhat { (value - e.yhat, e.upper - e.yhat) } else { (e.yhat - value, e.yhat - e.lower) };
+    let (dist, half) = if value >= e.yhat {
+        (value - e.yhat, e.upper - e.yhat)
+    } else {
+        (e.yhat - value, e.yhat - e.lower)
+    };
     // A zero-width side (constant history) flags any departure at all.
     let floor = 1e-9 * e.yhat.abs().max(1.0);
     if dist <= floor {
@@ -78,11 +82,15 @@ pub struct DetectorSet {
 impl DetectorSet {
     /// `names` must be valid (config validation checks them); unknown names are skipped.
     pub fn new(names: &[String], threshold: f64) -> Self {
-        let mut detectors: Vec<Box<dyn Detector>> = names.iter().filter_map(|n| by_name(n)).collect();
+        let mut detectors: Vec<Box<dyn Detector>> =
+            names.iter().filter_map(|n| by_name(n)).collect();
         if detectors.is_empty() {
             detectors.push(Box::new(IntervalDetector));
         }
-        Self { detectors, threshold }
+        Self {
+            detectors,
+            threshold,
+        }
     }
 
     pub fn threshold(&self) -> f64 {
@@ -90,11 +98,17 @@ impl DetectorSet {
     }
 
     pub fn observe(&mut self, ts: i64, value: f64, expected: &Expected) -> Verdict {
-        let mut best = Verdict { score: 0.0, detector: self.detectors[0].name() };
+        let mut best = Verdict {
+            score: 0.0,
+            detector: self.detectors[0].name(),
+        };
         for d in &mut self.detectors {
             let s = d.observe(ts, value, expected);
             if s > best.score {
-                best = Verdict { score: s, detector: d.name() };
+                best = Verdict {
+                    score: s,
+                    detector: d.name(),
+                };
             }
         }
         best
@@ -107,7 +121,11 @@ mod tests {
 
     #[test]
     fn interval_score_is_one_on_the_boundary() {
-        let e = Expected { yhat: 100.0, lower: 80.0, upper: 140.0 };
+        let e = Expected {
+            yhat: 100.0,
+            lower: 80.0,
+            upper: 140.0,
+        };
         assert_eq!(interval_score(100.0, &e), 0.0);
         assert!((interval_score(140.0, &e) - 1.0).abs() < 1e-12);
         assert!((interval_score(80.0, &e) - 1.0).abs() < 1e-12);
@@ -118,7 +136,11 @@ mod tests {
 
     #[test]
     fn zero_width_interval_flags_any_departure_with_a_finite_score() {
-        let e = Expected { yhat: 0.0, lower: 0.0, upper: 0.0 };
+        let e = Expected {
+            yhat: 0.0,
+            lower: 0.0,
+            upper: 0.0,
+        };
         assert_eq!(interval_score(0.0, &e), 0.0);
         assert_eq!(interval_score(5.0, &e), MAX_SCORE);
     }

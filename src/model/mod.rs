@@ -15,7 +15,11 @@ pub use naive::SeasonalNaive;
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     #[error("too few points to fit {model}: {have}, need at least {need}")]
-    TooShort { model: &'static str, have: usize, need: usize },
+    TooShort {
+        model: &'static str,
+        have: usize,
+        need: usize,
+    },
     #[error("{model} failed: {reason}")]
     Failed { model: &'static str, reason: String },
     #[error("unknown model `{0}` (known: auto, {known})", known = NAMES.join(", "))]
@@ -43,7 +47,10 @@ impl Prediction {
         for i in 0..self.point.len() {
             let (p, l, u) = (self.point[i], self.lower[i], self.upper[i]);
             if !(p.is_finite() && l.is_finite() && u.is_finite()) {
-                return Err(ModelError::Failed { model, reason: format!("non-finite forecast at step {}", i + 1) });
+                return Err(ModelError::Failed {
+                    model,
+                    reason: format!("non-finite forecast at step {}", i + 1),
+                });
             }
             let (mut p, mut l, mut u) = (p, l.min(p), u.max(p));
             if non_negative {
@@ -129,33 +136,78 @@ pub fn fit(spec: &ModelSpec, y: &[f64], periods: &[usize]) -> Result<Fit> {
     let mut last_err = None;
     for name in candidates {
         let model = by_name(name)?;
-        match model.fit(y, periods).and_then(|f| f.predict(1, 95.0).map(|_| f)) {
-            Ok(fitted) => return Ok(Fit { model: name, fitted }),
+        match model
+            .fit(y, periods)
+            .and_then(|f| f.predict(1, 95.0).map(|_| f))
+        {
+            Ok(fitted) => {
+                return Ok(Fit {
+                    model: name,
+                    fitted,
+                })
+            }
             Err(e) => {
                 tracing::debug!(model = name, error = %e, "model did not fit, trying the next");
                 last_err = Some(e);
             }
         }
     }
-    Err(last_err.unwrap_or(ModelError::TooShort { model: "naive", have: y.len(), need: 1 }))
+    Err(last_err.unwrap_or(ModelError::TooShort {
+        model: "naive",
+        have: y.len(),
+        need: 1,
+    }))
 }
 
 /// Predicts and tidies the output (ordered bounds, non-negative when asked).
-pub fn predict(fitted: &dyn Fitted, horizon: usize, level: f64, non_negative: bool) -> Result<Prediction> {
-    fitted.predict(horizon, level)?.tidy(non_negative, fitted.name())
+pub fn predict(
+    fitted: &dyn Fitted,
+    horizon: usize,
+    level: f64,
+    non_negative: bool,
+) -> Result<Prediction> {
+    fitted
+        .predict(horizon, level)?
+        .tidy(non_negative, fitted.name())
 }
 
 /// The standard normal quantile (Acklam's rational approximation, |error| < 1.2e-9).
 pub fn normal_quantile(p: f64) -> f64 {
-    const A: [f64; 6] = [-3.969683028665376e1, 2.209460984245205e2, -2.759285104469687e2, 1.383577518672690e2, -3.066479806614716e1, 2.506628277459239];
-    const B: [f64; 5] = [-5.447609879822406e1, 1.615858368580409e2, -1.556989798598866e2, 6.680131188771972e1, -1.328068155288572e1];
-    const C: [f64; 6] = [-7.784894002430293e-3, -3.223964580411365e-1, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783];
-    const D: [f64; 4] = [7.784695709041462e-3, 3.224671290700398e-1, 2.445134137142996, 3.754408661907416];
+    const A: [f64; 6] = [
+        -3.969683028665376e1,
+        2.209460984245205e2,
+        -2.759285104469687e2,
+        1.383577518672690e2,
+        -3.066479806614716e1,
+        2.506628277459239,
+    ];
+    const B: [f64; 5] = [
+        -5.447609879822406e1,
+        1.615858368580409e2,
+        -1.556989798598866e2,
+        6.680131188771972e1,
+        -1.328068155288572e1,
+    ];
+    const C: [f64; 6] = [
+        -7.784894002430293e-3,
+        -3.223964580411365e-1,
+        -2.400758277161838,
+        -2.549732539343734,
+        4.374664141464968,
+        2.938163982698783,
+    ];
+    const D: [f64; 4] = [
+        7.784695709041462e-3,
+        3.224671290700398e-1,
+        2.445134137142996,
+        3.754408661907416,
+    ];
     let p = p.clamp(1e-12, 1.0 - 1e-12);
     let plow = 0.02425;
     if p < plow {
         let q = (-2.0 * p.ln()).sqrt();
-        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5]) / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
     } else if p <= 1.0 - plow {
         let q = p - 0.5;
         let r = q * q;
@@ -180,7 +232,10 @@ mod tests {
             .map(|i| {
                 let h = (i % 24) as f64;
                 let d = ((i / 24) % 7) as f64;
-                1000.0 + 300.0 * (h / 24.0 * std::f64::consts::TAU).sin() + 50.0 * d + ((i * 7919) % 13) as f64
+                1000.0
+                    + 300.0 * (h / 24.0 * std::f64::consts::TAU).sin()
+                    + 50.0 * d
+                    + ((i * 7919) % 13) as f64
             })
             .collect()
     }
@@ -211,11 +266,21 @@ mod tests {
 
     #[test]
     fn degenerate_series_still_forecast() {
-        for y in [vec![5.0; 400], vec![0.0; 400], vec![3.0, 4.0, 5.0], vec![7.0]] {
+        for y in [
+            vec![5.0; 400],
+            vec![0.0; 400],
+            vec![3.0, 4.0, 5.0],
+            vec![7.0],
+        ] {
             let periods = crate::series::supported_periods([24, 168], y.len());
             let f = fit(&ModelSpec::Auto, &y, &periods).unwrap();
             let p = predict(f.fitted.as_ref(), 24, 95.0, true).unwrap();
-            assert!(p.point.iter().chain(&p.lower).chain(&p.upper).all(|v| v.is_finite()));
+            assert!(p
+                .point
+                .iter()
+                .chain(&p.lower)
+                .chain(&p.upper)
+                .all(|v| v.is_finite()));
         }
         assert!(fit(&ModelSpec::Auto, &[], &[]).is_err());
     }
@@ -223,6 +288,9 @@ mod tests {
     #[test]
     fn unknown_model_names_are_errors() {
         assert!("prophet".parse::<ModelSpec>().is_err());
-        assert_eq!("seasonal_naive".parse::<ModelSpec>().unwrap(), ModelSpec::Named("seasonal_naive"));
+        assert_eq!(
+            "seasonal_naive".parse::<ModelSpec>().unwrap(),
+            ModelSpec::Named("seasonal_naive")
+        );
     }
 }

@@ -22,17 +22,29 @@ impl SeasonalNaive {
 
 impl Forecaster for SeasonalNaive {
     fn name(&self) -> &'static str {
-        if self.seasonal { "seasonal_naive" } else { "naive" }
+        if self.seasonal {
+            "seasonal_naive"
+        } else {
+            "naive"
+        }
     }
 
     fn fit(&self, y: &[f64], periods: &[usize]) -> Result<Box<dyn Fitted>> {
         let m = if self.seasonal {
-            *periods.iter().max().ok_or(ModelError::TooShort { model: self.name(), have: y.len(), need: 2 })?
+            *periods.iter().max().ok_or(ModelError::TooShort {
+                model: self.name(),
+                have: y.len(),
+                need: 2,
+            })?
         } else {
             1
         };
         if y.len() < m.max(1) {
-            return Err(ModelError::TooShort { model: self.name(), have: y.len(), need: m });
+            return Err(ModelError::TooShort {
+                model: self.name(),
+                have: y.len(),
+                need: m,
+            });
         }
         let resid: Vec<f64> = (m..y.len()).map(|t| y[t] - y[t - m]).collect();
         let sigma = if resid.is_empty() {
@@ -40,7 +52,11 @@ impl Forecaster for SeasonalNaive {
         } else {
             (resid.iter().map(|e| e * e).sum::<f64>() / resid.len() as f64).sqrt()
         };
-        Ok(Box::new(FittedNaive { name: self.name(), last: y[y.len() - m..].to_vec(), sigma }))
+        Ok(Box::new(FittedNaive {
+            name: self.name(),
+            last: y[y.len() - m..].to_vec(),
+            sigma,
+        }))
     }
 }
 
@@ -58,7 +74,12 @@ impl Fitted for FittedNaive {
     fn predict(&self, horizon: usize, level: f64) -> Result<Prediction> {
         let m = self.last.len();
         let z = z_for_level(level);
-        let mut p = Prediction { level, point: vec![], lower: vec![], upper: vec![] };
+        let mut p = Prediction {
+            level,
+            point: vec![],
+            lower: vec![],
+            upper: vec![],
+        };
         for h in 0..horizon {
             let y = self.last[h % m];
             // Each further cycle adds one more step of seasonal-random-walk variance.
@@ -77,7 +98,9 @@ mod tests {
 
     #[test]
     fn repeats_last_cycle_with_widening_interval() {
-        let y: Vec<f64> = (0..48).map(|i| (i % 24) as f64 + if i >= 24 { 1.0 } else { 0.0 }).collect();
+        let y: Vec<f64> = (0..48)
+            .map(|i| (i % 24) as f64 + if i >= 24 { 1.0 } else { 0.0 })
+            .collect();
         let f = SeasonalNaive::seasonal().fit(&y, &[24]).unwrap();
         let p = f.predict(48, 95.0).unwrap();
         assert_eq!(p.point[0], 1.0);

@@ -22,11 +22,19 @@ pub struct CsvSource {
 
 impl CsvSource {
     pub fn new(path: PathBuf, value_column: String, tag_columns: Vec<String>) -> Self {
-        Self { path, value_column, tag_columns, cursors: Mutex::new(HashMap::new()) }
+        Self {
+            path,
+            value_column,
+            tag_columns,
+            cursors: Mutex::new(HashMap::new()),
+        }
     }
 
     fn read_all(&self) -> Result<BTreeMap<SeriesKey, Vec<Point>>, SourceError> {
-        let err = |reason: String| SourceError::Read { what: self.path.display().to_string(), reason };
+        let err = |reason: String| SourceError::Read {
+            what: self.path.display().to_string(),
+            reason,
+        };
         let mut series: BTreeMap<SeriesKey, Vec<Point>> = BTreeMap::new();
         if self.path.is_dir() {
             let mut files: Vec<PathBuf> = std::fs::read_dir(&self.path)
@@ -37,17 +45,23 @@ impl CsvSource {
             files.sort();
             let tag = self.tag_columns.first().map_or("channel", String::as_str);
             for f in files {
-                let Some(stem) = f.file_stem().and_then(|s| s.to_str()) else { continue };
+                let Some(stem) = f.file_stem().and_then(|s| s.to_str()) else {
+                    continue;
+                };
                 // One bad file never hides the others: it is logged and skipped.
                 match csvio::read(&f, &self.value_column, &[]) {
                     Ok(t) => {
-                        series.insert(SeriesKey::new([(tag, stem)]), t.rows.into_iter().map(|r| r.point).collect());
+                        series.insert(
+                            SeriesKey::new([(tag, stem)]),
+                            t.rows.into_iter().map(|r| r.point).collect(),
+                        );
                     }
                     Err(e) => tracing::warn!(error = %e, "skipping unreadable CSV file"),
                 }
             }
         } else {
-            let t = csvio::read(&self.path, &self.value_column, &self.tag_columns).map_err(|e| err(e.to_string()))?;
+            let t = csvio::read(&self.path, &self.value_column, &self.tag_columns)
+                .map_err(|e| err(e.to_string()))?;
             for r in t.rows {
                 let key = SeriesKey::new(self.tag_columns.iter().cloned().zip(r.tags));
                 series.entry(key).or_default().push(r.point);
@@ -64,7 +78,11 @@ impl Source for CsvSource {
     }
 
     fn tag_keys(&self) -> Vec<String> {
-        if self.tag_columns.is_empty() { vec!["channel".into()] } else { self.tag_columns.clone() }
+        if self.tag_columns.is_empty() {
+            vec!["channel".into()]
+        } else {
+            self.tag_columns.clone()
+        }
     }
 
     async fn poll(&self, _now: i64) -> Result<Vec<SeriesUpdate>, SourceError> {
@@ -74,7 +92,9 @@ impl Source for CsvSource {
         for (key, mut points) in all {
             points.sort_by_key(|p| p.ts);
             let ts: Vec<i64> = points.iter().map(|p| p.ts).collect();
-            let Some(step) = infer_step(&ts) else { continue };
+            let Some(step) = infer_step(&ts) else {
+                continue;
+            };
             let cursor = cursors.get(&key).copied().unwrap_or(i64::MIN);
             points.retain(|p| p.ts > cursor);
             if let Some(last) = points.last() {
@@ -94,16 +114,30 @@ mod tests {
     async fn folder_of_files_and_incremental_reads() {
         let dir = tempfile::tempdir().unwrap();
         let a = dir.path().join("news.csv");
-        std::fs::write(&a, "timestamp,value\n2020-01-01 00:00:00,1\n2020-01-01 01:00:00,2\n").unwrap();
+        std::fs::write(
+            &a,
+            "timestamp,value\n2020-01-01 00:00:00,1\n2020-01-01 01:00:00,2\n",
+        )
+        .unwrap();
         std::fs::write(dir.path().join("broken.csv"), "nope\n").unwrap();
-        let src = CsvSource::new(dir.path().to_path_buf(), "value".into(), vec!["channel".into()]);
+        let src = CsvSource::new(
+            dir.path().to_path_buf(),
+            "value".into(),
+            vec!["channel".into()],
+        );
         let first = src.poll(0).await.unwrap();
         assert_eq!(first.len(), 1);
         assert_eq!(first[0].key.to_string(), "channel=news");
         assert_eq!(first[0].step, 3600);
         std::fs::write(&a, "timestamp,value\n2020-01-01 00:00:00,1\n2020-01-01 01:00:00,2\n2020-01-01 02:00:00,3\n").unwrap();
         let next = src.poll(0).await.unwrap();
-        assert_eq!(next[0].points, vec![Point { ts: 1_577_844_000, value: 3.0 }]);
+        assert_eq!(
+            next[0].points,
+            vec![Point {
+                ts: 1_577_844_000,
+                value: 3.0
+            }]
+        );
     }
 
     #[tokio::test]

@@ -23,7 +23,16 @@ const CHANNELS: [(&str, f64, f64, f64, f64, f64, f64, f64); 12] = [
     ("kids", 150_000.0, 0.90, 0.45, 0.25, 18.0, 1.35, -0.003),
     ("movies", 300_000.0, 0.05, 0.20, 1.00, 21.0, 1.25, 0.001),
     ("music", 90_000.0, 0.30, 0.35, 0.60, 22.0, 1.10, -0.006),
-    ("documentary", 120_000.0, 0.10, 0.30, 0.90, 20.0, 1.05, 0.005),
+    (
+        "documentary",
+        120_000.0,
+        0.10,
+        0.30,
+        0.90,
+        20.0,
+        1.05,
+        0.005,
+    ),
     ("drama", 350_000.0, 0.10, 0.35, 1.00, 21.0, 0.90, 0.003),
     ("comedy", 200_000.0, 0.05, 0.20, 0.95, 21.5, 1.10, 0.000),
     ("weather", 60_000.0, 0.70, 0.30, 0.40, 18.5, 0.95, 0.001),
@@ -62,7 +71,11 @@ pub struct DemoSpec {
 
 impl DemoSpec {
     pub fn new(seed: u64, channels: usize, anchor: i64) -> Self {
-        Self { seed, channels: channels.clamp(1, CHANNELS.len()), anchor: floor_hour(anchor) }
+        Self {
+            seed,
+            channels: channels.clamp(1, CHANNELS.len()),
+            anchor: floor_hour(anchor),
+        }
     }
 
     pub fn channel_names(&self) -> Vec<&'static str> {
@@ -72,17 +85,35 @@ impl DemoSpec {
     pub fn injected(&self) -> Vec<Injected> {
         let a = self.anchor;
         let all = [
-            Injected { channel: "sports", kind: AnomalyKind::Outage, start: a - 70 * HOUR, end: a - 67 * HOUR },
-            Injected { channel: "drama", kind: AnomalyKind::Spike, start: a - 118 * HOUR, end: a - 116 * HOUR },
-            Injected { channel: "shopping", kind: AnomalyKind::LevelShift, start: a - 190 * HOUR, end: i64::MAX },
+            Injected {
+                channel: "sports",
+                kind: AnomalyKind::Outage,
+                start: a - 70 * HOUR,
+                end: a - 67 * HOUR,
+            },
+            Injected {
+                channel: "drama",
+                kind: AnomalyKind::Spike,
+                start: a - 118 * HOUR,
+                end: a - 116 * HOUR,
+            },
+            Injected {
+                channel: "shopping",
+                kind: AnomalyKind::LevelShift,
+                start: a - 190 * HOUR,
+                end: i64::MAX,
+            },
         ];
         let names = self.channel_names();
-        all.into_iter().filter(|i| names.contains(&i.channel)).collect()
+        all.into_iter()
+            .filter(|i| names.contains(&i.channel))
+            .collect()
     }
 
     /// Viewers of channel `ch` (index) in the hour starting at `ts` (an hour boundary).
     pub fn value(&self, ch: usize, ts: i64) -> f64 {
-        let (name, base, morning, midday, prime, prime_hour, weekend, trend) = CHANNELS[ch % CHANNELS.len()];
+        let (name, base, morning, midday, prime, prime_hour, weekend, trend) =
+            CHANNELS[ch % CHANNELS.len()];
         let hour = (ts.rem_euclid(86_400) / HOUR) as f64;
         let weekday = ((ts.div_euclid(86_400)) + 3).rem_euclid(7); // 0 = Monday
         let bump = |centre: f64, width: f64| {
@@ -90,7 +121,10 @@ impl DemoSpec {
             let d = d.min(24.0 - d);
             (-(d * d) / (2.0 * width * width)).exp()
         };
-        let shape = 0.08 + morning * bump(8.0, 1.5) + midday * bump(13.0, 2.5) + prime * bump(prime_hour, 1.8);
+        let shape = 0.08
+            + morning * bump(8.0, 1.5)
+            + midday * bump(13.0, 2.5)
+            + prime * bump(prime_hour, 1.8);
         let is_weekend = weekday >= 5;
         let day = if is_weekend { weekend } else { 1.0 } * if weekday == 4 { 1.05 } else { 1.0 };
         let weeks = (ts - self.anchor) as f64 / (7.0 * 86_400.0);
@@ -119,7 +153,10 @@ impl DemoSpec {
                 let pts = (0..)
                     .map(|k| from + k * HOUR)
                     .take_while(|ts| *ts <= to)
-                    .map(|ts| Point { ts, value: self.value(ch, ts) })
+                    .map(|ts| Point {
+                        ts,
+                        value: self.value(ch, ts),
+                    })
                     .collect();
                 (SeriesKey::new([(TAG, name)]), pts)
             })
@@ -163,7 +200,11 @@ pub struct DemoSource {
 
 impl DemoSource {
     pub fn new(spec: DemoSpec, history_secs: i64) -> Self {
-        Self { spec, history_secs, cursors: Mutex::new(HashMap::new()) }
+        Self {
+            spec,
+            history_secs,
+            cursors: Mutex::new(HashMap::new()),
+        }
     }
 
     pub fn spec(&self) -> &DemoSpec {
@@ -174,7 +215,10 @@ impl DemoSource {
 #[async_trait]
 impl Source for DemoSource {
     fn describe(&self) -> String {
-        format!("demo ({} channels, seed {})", self.spec.channels, self.spec.seed)
+        format!(
+            "demo ({} channels, seed {})",
+            self.spec.channels, self.spec.seed
+        )
     }
 
     fn tag_keys(&self) -> Vec<String> {
@@ -192,7 +236,11 @@ impl Source for DemoSource {
             let points: Vec<Point> = points.into_iter().filter(|p| p.ts > cursor).collect();
             if let Some(last) = points.last() {
                 cursors.insert(key.clone(), last.ts);
-                out.push(SeriesUpdate { key, step: HOUR, points });
+                out.push(SeriesUpdate {
+                    key,
+                    step: HOUR,
+                    points,
+                });
             }
         }
         Ok(out)
@@ -216,7 +264,13 @@ mod tests {
         assert!(a.iter().all(|(_, p)| p.iter().all(|p| p.value >= 0.0)));
         // Prime time beats 4am on the movie channel.
         let movies = &a[3].1;
-        let at = |h: i64| movies.iter().filter(|p| p.ts.rem_euclid(86_400) / HOUR == h).map(|p| p.value).sum::<f64>();
+        let at = |h: i64| {
+            movies
+                .iter()
+                .filter(|p| p.ts.rem_euclid(86_400) / HOUR == h)
+                .map(|p| p.value)
+                .sum::<f64>()
+        };
         assert!(at(21) > 5.0 * at(4));
         let other_seed = DemoSpec::new(7, 12, ANCHOR).generate(ANCHOR - 86_400, ANCHOR);
         assert_ne!(other_seed[0].1, a[0].1[a[0].1.len() - 25..].to_vec());

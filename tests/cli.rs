@@ -1,0 +1,354 @@
+//! The command line from outside: the real binary on small files made here.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn viewcast(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_viewcast"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run viewcast")
+}
+
+fn write_series(
+    dir: &Path,
+    name: &str,
+    values: impl IntoIterator<Item = Option<f64>>,
+    step_h: i64,
+) -> PathBuf {
+    let mut s = String::from("timestamp,value\n");
+    let start = chrono::NaiveDate::from_ymd_opt(2024, 1, 1)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap();
+    for (i, v) in values.into_iter().enumerate() {
+        let t = start + chrono::Duration::hours(i as i64 * step_h);
+        let v = v.map(|v| v.to_string()).unwrap_or_else(|| "NaN".into());
+        s.push_str(&format!("{},{v}\n", t.format("%Y-%m-%d %H:%M:%S")));
+    }
+    let p = dir.join(name);
+    std::fs::write(&p, s).unwrap();
+    p
+}
+
+fn seasonal(i: usize) -> f64 {
+    let h = (i % 24) as f64;
+    1000.0 + 400.0 * (h / 24.0 * std::f64::consts::TAU).sin() + ((i * 7919) % 31) as f64
+}
+
+fn rows(out: &Output) -> Vec<Vec<String>> {
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .skip(1)
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect()
+}
+
+#[test]
+fn forecast_continues_the_grid_with_ordered_bounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write_series(
+        dir.path(),
+        "s.csv",
+        (0..24 * 28).map(|i| Some(seasonal(i))),
+        1,
+    );
+    let out = viewcast(
+        &[
+            "forecast",
+            "--input",
+            f.to_str().unwrap(),
+            "--horizon",
+            "48",
+        ],
+        dir.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("timestamp,yhat,yhat_lower,yhat_upper\n"));
+    let r = rows(&out);
+    assert_eq!(r.len(), 48);
+    assert_eq!(r[0][0], "2024-01-29 00:00:00");
+    assert_eq!(r[47][0], "2024-01-30 23:00:00");
+    for row in &r {
+        let v: Vec<f64> = row[1..].iter().map(|x| x.parse().unwrap()).collect();
+        assert!(v[1] <= v[0] && v[0] <= v[2], "{row:?}");
+    }
+    // The forecast follows the daily cycle it was given (peak near 06:00, trough near 18:00).
+    let at = |h: usize| r[h][1].parse::<f64>().unwrap();
+    assert!(at(6) > at(18) + 500.0);
+}
+
+#[test]
+fn degenerate_series_forecast_without_panicking() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: Vec<(&str, Vec<Option<f64>>)> = vec![
+        ("constant", vec![Some(5.0); 400]),
+        ("zeros", vec![Some(0.0); 400]),
+        (
+            "nans",
+            (0..400)
+                .map(|i| if i % 7 == 0 { None } else { Some(seasonal(i)) })
+                .collect(),
+        ),
+        ("short", (0..200).map(|i| Some(seasonal(i))).collect()),
+        ("tiny", vec![Some(3.0), Some(4.0)]),
+        ("one", vec![Some(3.0)]),
+    ];
+    for (name, values) in cases {
+        let f = write_series(dir.path(), &format!("{name}.csv"), values, 1);
+        let out = viewcast(
+            &[
+                "forecast",
+                "--input",
+                f.to_str().unwrap(),
+                "--horizon",
+                "24",
+            ],
+            dir.path(),
+        );
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let r = rows(&out);
+        assert_eq!(r.len(), 24, "{name}");
+        for row in &r {
+            assert!(
+                row[1..]
+                    .iter()
+                    .all(|x| x.parse::<f64>().is_ok_and(f64::is_finite)),
+                "{name}: {row:?}"
+            );
+        }
+        if name == "zeros" {
+            assert!(
+                r.iter().all(|row| row[1] == "0" && row[2] == "0"),
+                "zeros stay zero, bounds clamped: {:?}",
+                r[0]
+            );
+        }
+    }
+    // Gaps: a missing day in the middle still gives an hourly grid after the last point.
+    let mut vals: Vec<(usize, f64)> = (0..24 * 15).map(|i| (i, seasonal(i))).collect();
+    vals.retain(|(i, _)| !(100..124).contains(i));
+    let mut s = String::from("timestamp,value\n");
+    for (i, v) in vals {
+        s.push_str(&format!(
+            "2024-02-{:02}T{:02}:00:00Z,{v}\n",
+            1 + i / 24,
+            i % 24
+        ));
+    }
+    let f = dir.path().join("gaps.csv");
+    std::fs::write(&f, s).unwrap();
+    let out = viewcast(
+        &["forecast", "--input", f.to_str().unwrap(), "--horizon", "3"],
+        dir.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        rows(&out)[0][0],
+        "2024-02-16T00:00:00Z",
+        "RFC 3339 input gives RFC 3339 output"
+    );
+}
+
+#[test]
+fn bad_input_exits_2_naming_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("bad.csv");
+    std::fs::write(
+        &f,
+        "timestamp,value\n2024-01-01 00:00:00,1\n2024-01-01 01:00:00,lots\n",
+    )
+    .unwrap();
+    let out = viewcast(
+        &["forecast", "--input", f.to_str().unwrap(), "--horizon", "3"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.csv:3: `lots` is not a number"), "{err}");
+
+    let out = viewcast(
+        &["forecast", "--input", "/nonexistent.csv", "--horizon", "3"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let good = write_series(dir.path(), "good.csv", (0..10).map(|i| Some(i as f64)), 1);
+    let out = viewcast(
+        &[
+            "forecast",
+            "--input",
+            good.to_str().unwrap(),
+            "--horizon",
+            "3",
+            "--model",
+            "prophet",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown model `prophet`"));
+    let out = viewcast(&["forecast", "--horizon", "3"], dir.path());
+    assert_eq!(out.status.code(), Some(2), "clap usage errors exit 2");
+}
+
+#[test]
+fn detect_writes_one_row_per_input_row_and_flags_an_outage() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 24 * 21;
+    let f = write_series(
+        dir.path(),
+        "s.csv",
+        (0..n).map(|i| Some(if i == n - 30 { 10.0 } else { seasonal(i) })),
+        1,
+    );
+    let o = dir.path().join("out.csv");
+    let out = viewcast(
+        &[
+            "detect",
+            "--input",
+            f.to_str().unwrap(),
+            "--output",
+            o.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&o).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "timestamp,value,yhat,yhat_lower,yhat_upper,anomaly_score,is_anomaly"
+    );
+    assert_eq!(lines.len(), n + 1);
+    assert!(lines[1].starts_with("2024-01-01 00:00:00,"));
+    assert!(
+        lines[1].ends_with(",,,,0,false"),
+        "warm-up rows have no forecast: {}",
+        lines[1]
+    );
+    assert!(
+        lines[n - 30 + 1].ends_with(",true"),
+        "{}",
+        lines[n - 30 + 1]
+    );
+    let flagged = lines.iter().filter(|l| l.ends_with(",true")).count();
+    assert!(flagged <= 10, "{flagged} flags");
+}
+
+#[test]
+fn sample_data_is_reproducible_in_both_formats() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.csv");
+    let b = dir.path().join("b.csv");
+    let lp = dir.path().join("d.lp");
+    for p in [&a, &b] {
+        let out = viewcast(
+            &[
+                "sample-data",
+                "--out",
+                p.to_str().unwrap(),
+                "--weeks",
+                "2",
+                "--end",
+                "2026-01-31T20:00:00Z",
+            ],
+            dir.path(),
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let text = std::fs::read_to_string(&a).unwrap();
+    assert_eq!(text, std::fs::read_to_string(&b).unwrap());
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "timestamp,channel,value");
+    assert_eq!(lines.len(), 1 + 12 * 2 * 168);
+    assert!(lines.last().unwrap().starts_with("2026-01-31 20:00:00,"));
+    let out = viewcast(
+        &[
+            "sample-data",
+            "--out",
+            lp.to_str().unwrap(),
+            "--format",
+            "line-protocol",
+            "--weeks",
+            "1",
+            "--end",
+            "2026-01-31T20:00:00Z",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success());
+    let lp = std::fs::read_to_string(&lp).unwrap();
+    let first = lp.lines().next().unwrap();
+    assert!(
+        first.starts_with("viewership,channel=news viewers="),
+        "{first}"
+    );
+    assert!(
+        first.ends_with(&format!(
+            " {}",
+            (1_769_889_600i64 - 167 * 3600) * 1_000_000_000
+        )),
+        "{first}"
+    );
+    let out = viewcast(
+        &["sample-data", "--out", "x.csv", "--end", "someday"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn check_config_lists_every_problem_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let ok = viewcast(&["check-config"], dir.path());
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("built-in default"));
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/viewcast.toml");
+    let ok = viewcast(
+        &["check-config", "--config", shipped.to_str().unwrap()],
+        dir.path(),
+    );
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[source]\ntype = \"demo\"\n[schedule]\ninterval = \"often\"\nrefit_every = \"x\"\n[detect]\nlevel = 90\n").unwrap();
+    let out = viewcast(
+        &["check-config", "--config", bad.to_str().unwrap()],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for needle in ["schedule.interval", "schedule.refit_every", "detect.level"] {
+        assert!(err.contains(needle), "{needle} missing: {err}");
+    }
+}
