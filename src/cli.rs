@@ -2,7 +2,7 @@
 //! `forecast` and `detect` commands that run the daemon's own per-series engine on a CSV.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -17,10 +17,15 @@ use crate::source::demo::{self, floor_hour, DemoSpec};
 use crate::timefmt::{format_timestamp, parse_time};
 
 #[derive(Debug, Parser)]
-#[command(name = "viewcast", version, about = "Forecasts audience traffic per channel and flags anomalies.", long_about = None)]
+#[command(
+    name = "viewcast",
+    version,
+    about = "Forecasts audience traffic per channel and flags anomalies.",
+    long_about = "Forecasts audience traffic per channel and flags anomalies.\n\nWithout a command, runs the daemon as `viewcast run` would: on ./config/viewcast.toml if present, else on the built-in embedded default (demo data, SQLite store, API on 127.0.0.1:8080)."
+)]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -130,7 +135,13 @@ impl CliError {
 }
 
 pub fn execute(cli: Cli) -> Result<(), CliError> {
-    match cli.command {
+    let command = cli.command.unwrap_or(Command::Run {
+        config: None,
+        listen: None,
+        data_dir: None,
+        log_format: None,
+    });
+    match command {
         Command::Run {
             config,
             listen,
@@ -316,7 +327,7 @@ fn sample_data(
 }
 
 /// Reads a CLI input series, sorted by time, with its step.
-fn read_series(input: &PathBuf) -> Result<(csvio::Table, i64), CliError> {
+fn read_series(input: &Path) -> Result<(csvio::Table, i64), CliError> {
     let table = csvio::read(input, "value", &[]).map_err(|e| CliError::usage(e.to_string()))?;
     if table.rows.is_empty() {
         return Err(CliError::usage(format!(
@@ -352,7 +363,7 @@ fn cli_settings(
 }
 
 fn forecast(
-    input: &PathBuf,
+    input: &Path,
     horizon: usize,
     level: f64,
     model: &str,
@@ -408,8 +419,8 @@ fn forecast(
 }
 
 fn detect(
-    input: &PathBuf,
-    output: &PathBuf,
+    input: &Path,
+    output: &Path,
     model: &str,
     period: Option<Vec<usize>>,
 ) -> Result<(), CliError> {

@@ -17,7 +17,9 @@ pub const FIELD: &str = "viewers";
 pub const TAG: &str = "channel";
 
 /// (name, base viewers, morning, midday, prime weight, prime hour, weekend factor, trend/week)
-const CHANNELS: [(&str, f64, f64, f64, f64, f64, f64, f64); 12] = [
+type Profile = (&'static str, f64, f64, f64, f64, f64, f64, f64);
+
+const CHANNELS: [Profile; 12] = [
     ("news", 420_000.0, 0.55, 0.30, 0.80, 19.0, 0.85, 0.002),
     ("sports", 380_000.0, 0.10, 0.25, 1.00, 20.5, 1.60, 0.004),
     ("kids", 150_000.0, 0.90, 0.45, 0.25, 18.0, 1.35, -0.003),

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs every test of viewcast, installing what the tests need when it is missing.
+# Usage: ./tests/run-all.sh   (from the repository root; root or sudo for installs)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages the test suites talk to (real servers, not stubs), installed when missing.
+packages=()
+need=()
+for pkg in "${packages[@]}"; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need[@]}"
+fi
+
+cargo test --locked --all-targets
