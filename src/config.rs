@@ -505,7 +505,7 @@ mod tests {
 
     #[test]
     fn reports_every_problem_at_once() {
-        let text = "[source]\ntype = \"demo\"\nchannels = 40\n[schedule]\ninterval = \"5 parsecs\"\n[model]\nname = \"prophet\"\nlevels = [95, 150]\n[api]\nlisten = \"nowhere\"\n";
+        let text = "[source]\ntype = \"demo\"\nchannels = 40\n[schedule]\ninterval = \"5 parsecs\"\n[model]\nname = \"prophet\"\nlevels = [95, 99, 150]\n[api]\nlisten = \"nowhere\"\n";
         let e = Settings::parse(text, "bad.toml").unwrap_err();
         assert_eq!(e.problems.len(), 5, "{:?}", e.problems);
         let all = e.to_string();
