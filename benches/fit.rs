@@ -1,0 +1,64 @@
+//! Fit + forecast timings on demo data: `cargo bench --bench fit`.
+//! Reports the median over repeated runs for each model and history length, plus the
+//! per-series refit the daemon pays (fit, calibration fit and forecasts at every level).
+//! Under `cargo test` (no `--bench` flag) it runs one iteration as a smoke test.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use viewcast::engine::{EngineSettings, SeriesEngine};
+use viewcast::model::{self, ModelSpec};
+use viewcast::source::demo::DemoSpec;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let bench = std::env::args().any(|a| a == "--bench");
+    let reps = if bench { 30 } else { 1 };
+    let anchor = 1_764_000_000;
+    let spec = DemoSpec::new(42, 12, anchor);
+    for weeks in [4usize, 16] {
+        let n = weeks * 168;
+        let data = spec.generate(anchor - n as i64 * 3600 + 3600, anchor);
+        for name in ["mstl_ets", "seasonal_naive"] {
+            let mut times = Vec::new();
+            for r in 0..reps {
+                let y: Vec<f64> = data[r % data.len()].1.iter().map(|p| p.value).collect();
+                let t = Instant::now();
+                let f = model::fit(&ModelSpec::Named(name), &y, &[24, 168]).expect("fit");
+                let p = model::predict(f.fitted.as_ref(), 168, 95.0, true).expect("predict");
+                times.push(t.elapsed().as_secs_f64() * 1e3);
+                assert_eq!(p.point.len(), 168);
+            }
+            println!(
+                "{name:>15} fit+168-step forecast, {n:>5} hourly points: median {:.2} ms ({} runs)",
+                median(times),
+                reps
+            );
+        }
+        let mut times = Vec::new();
+        for r in 0..reps {
+            let mut e = SeriesEngine::new(
+                Arc::new(EngineSettings {
+                    window_secs: n as i64 * 3600,
+                    ..EngineSettings::default()
+                }),
+                3600,
+            );
+            let pts = &data[r % data.len()].1;
+            e.ingest(pts, i64::MAX);
+            let t = Instant::now();
+            let out = e.refit_now();
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+            assert!(out.refitted);
+        }
+        println!(
+            "{:>15} daemon refit (auto, calibrated, 3 levels), {n:>5} points: median {:.2} ms",
+            "engine",
+            median(times)
+        );
+    }
+}
