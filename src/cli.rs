@@ -221,6 +221,10 @@ fn check_config(config: Option<PathBuf>) -> Result<(), CliError> {
             d.channels, d.seed, d.history
         ),
         SourceConfig::Csv(x) => format!("csv {}", x.path.display()),
+        SourceConfig::InfluxdbV1(q) => format!(
+            "influxdb_v1 {}({}) of {} by {:?} every {}",
+            q.aggregate, q.field, q.measurement, q.group_by, q.every
+        ),
     };
     println!("{}: ok", s.origin);
     println!("  source:   {source}");
@@ -236,6 +240,14 @@ fn check_config(config: Option<PathBuf>) -> Result<(), CliError> {
         "  detect:   {:?} at the {}% interval, threshold {}",
         c.detect.detectors, c.detect.level, c.detect.threshold
     );
+    if let Some(i) = &s.influx {
+        println!(
+            "  influxdb: {} database {} ({} sink(s))",
+            i.url,
+            i.database,
+            s.sink_layouts.len()
+        );
+    }
     println!(
         "  store:    {}/viewcast.db (retention {})",
         c.store.data_dir.display(),

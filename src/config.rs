@@ -47,6 +47,10 @@ impl fmt::Display for Secret {
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub source: SourceConfig,
+    /// The InfluxDB server used by an `influxdb_v1` source and sinks.
+    pub influxdb: Option<InfluxConfig>,
+    #[serde(default)]
+    pub sinks: Vec<SinkConfig>,
     #[serde(default)]
     pub schedule: ScheduleConfig,
     #[serde(default)]
@@ -68,6 +72,73 @@ pub struct Config {
 pub enum SourceConfig {
     Demo(DemoSourceConfig),
     Csv(CsvSourceConfig),
+    InfluxdbV1(InfluxSourceConfig),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InfluxConfig {
+    pub url: String,
+    pub database: String,
+    #[serde(default)]
+    pub retention_policy: String,
+    #[serde(default)]
+    pub username: String,
+    #[serde(default)]
+    pub password: Secret,
+    pub password_file: Option<PathBuf>,
+    /// For the v1-compatible APIs of InfluxDB 2.x / 3.x.
+    #[serde(default)]
+    pub token: Secret,
+    pub token_file: Option<PathBuf>,
+    #[serde(default = "d_timeout")]
+    pub timeout: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InfluxSourceConfig {
+    #[serde(default = "d_measurement")]
+    pub measurement: String,
+    #[serde(default = "d_field")]
+    pub field: String,
+    #[serde(default = "d_aggregate")]
+    pub aggregate: String,
+    #[serde(default = "d_tag_columns")]
+    pub group_by: Vec<String>,
+    #[serde(default = "d_every")]
+    pub every: String,
+    #[serde(default = "d_lookback")]
+    pub lookback: String,
+    #[serde(default = "d_late_buckets")]
+    pub late_buckets: u32,
+    #[serde(default = "d_retire_after")]
+    pub retire_after: String,
+    #[serde(default)]
+    pub filters: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SinkConfig {
+    InfluxdbV1(InfluxSinkConfig),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InfluxSinkConfig {
+    #[serde(default = "d_forecast_measurement")]
+    pub forecast_measurement: String,
+    #[serde(default = "d_anomaly_measurement")]
+    pub anomaly_measurement: String,
+    #[serde(default = "d_sink_level")]
+    pub level: f64,
+    #[serde(default = "d_batch_lines")]
+    pub batch_lines: usize,
+    #[serde(default = "d_spool_max_points")]
+    pub spool_max_points: usize,
+    #[serde(default = "d_on_spool_full")]
+    pub on_spool_full: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -157,6 +228,48 @@ fn d_channels() -> usize {
 }
 fn d_history() -> String {
     "8w".into()
+}
+fn d_timeout() -> String {
+    "30s".into()
+}
+fn d_measurement() -> String {
+    "viewership".into()
+}
+fn d_field() -> String {
+    "viewers".into()
+}
+fn d_aggregate() -> String {
+    "mean".into()
+}
+fn d_every() -> String {
+    "1h".into()
+}
+fn d_lookback() -> String {
+    "28d".into()
+}
+fn d_late_buckets() -> u32 {
+    2
+}
+fn d_retire_after() -> String {
+    "7d".into()
+}
+fn d_forecast_measurement() -> String {
+    "viewcast_forecast".into()
+}
+fn d_anomaly_measurement() -> String {
+    "viewcast_anomaly".into()
+}
+fn d_sink_level() -> f64 {
+    95.0
+}
+fn d_batch_lines() -> usize {
+    5000
+}
+fn d_spool_max_points() -> usize {
+    10_000_000
+}
+fn d_on_spool_full() -> String {
+    "drop_oldest".into()
 }
 fn d_value_column() -> String {
     "value".into()
@@ -255,6 +368,12 @@ pub struct Settings {
     pub history_secs: i64,
     pub api_token: Secret,
     pub engine: EngineSettings,
+    /// The InfluxDB connection, when `[influxdb]` is given.
+    pub influx: Option<crate::influx::Conn>,
+    /// The source query, for an `influxdb_v1` source.
+    pub influx_query: Option<crate::source::influxdb::Query>,
+    /// Sink layouts, in `sinks` order.
+    pub sink_layouts: Vec<crate::sink::influxdb::Layout>,
 }
 
 /// Replaces `${VAR}` and `${VAR:-default}` from `lookup`, outside comment lines. Values are
@@ -368,7 +487,19 @@ fn validate(config: Config, origin: &str) -> Result<Settings, Vec<String>> {
     let max_horizon_secs = dur("api.max_horizon", &config.api.max_horizon, 1);
     let history_secs = match &config.source {
         SourceConfig::Demo(d) => dur("source.history", &d.history, 3600),
-        SourceConfig::Csv(_) => 0,
+        _ => 0,
+    };
+    let influx_timeout = config
+        .influxdb
+        .as_ref()
+        .map(|i| dur("influxdb.timeout", &i.timeout, 1));
+    let influx_query = match &config.source {
+        SourceConfig::InfluxdbV1(q) => Some((
+            dur("source.every", &q.every, 1),
+            dur("source.lookback", &q.lookback, 1),
+            dur("source.retire_after", &q.retire_after, 1),
+        )),
+        _ => None,
     };
     let spec = match m.name.parse::<ModelSpec>() {
         Ok(s) => s,
@@ -436,6 +567,27 @@ fn validate(config: Config, origin: &str) -> Result<Settings, Vec<String>> {
             config.api.listen
         ));
     }
+    let mut read_secret = |key: &str, inline: &Secret, file: &Option<PathBuf>| -> Secret {
+        match file {
+            Some(f) => match std::fs::read_to_string(f) {
+                Ok(t) => Secret::new(t.trim()),
+                Err(e) => {
+                    problems.push(format!("{key}: {}: {e}", f.display()));
+                    Secret::default()
+                }
+            },
+            None => inline.clone(),
+        }
+    };
+    let influx = config.influxdb.as_ref().map(|i| crate::influx::Conn {
+        url: i.url.clone(),
+        database: i.database.clone(),
+        retention_policy: i.retention_policy.clone(),
+        username: i.username.clone(),
+        password: read_secret("influxdb.password_file", &i.password, &i.password_file),
+        token: read_secret("influxdb.token_file", &i.token, &i.token_file),
+        timeout: std::time::Duration::from_secs(influx_timeout.unwrap_or(30) as u64),
+    });
     let mut api_token = config.api.token.clone();
     if let Some(f) = &config.api.token_file {
         match std::fs::read_to_string(f) {
@@ -451,6 +603,93 @@ fn validate(config: Config, origin: &str) -> Result<Settings, Vec<String>> {
     }
     if config.metrics.max_series == 0 {
         problems.push("metrics.max_series: at least 1".into());
+    }
+    if let Some(i) = &config.influxdb {
+        if !(i.url.starts_with("http://") || i.url.starts_with("https://")) {
+            problems.push(format!(
+                "influxdb.url: `{}` is not an http:// or https:// URL",
+                i.url
+            ));
+        }
+        if i.database.is_empty() {
+            problems.push("influxdb.database: must not be empty".into());
+        }
+    }
+    let needs_influx =
+        matches!(config.source, SourceConfig::InfluxdbV1(_)) || !config.sinks.is_empty();
+    if needs_influx && config.influxdb.is_none() {
+        problems.push("influxdb: an influxdb_v1 source or sink needs an [influxdb] section with url and database".into());
+    }
+    let influx_query = match (&config.source, influx_query) {
+        (SourceConfig::InfluxdbV1(q), Some((every, lookback, retire_after))) => {
+            let aggregate = crate::source::influxdb::Aggregate::parse(&q.aggregate);
+            if aggregate.is_none() {
+                problems.push(format!("source.aggregate: `{}` is not one of mean, sum, count, max, min, distinct_count", q.aggregate));
+            }
+            if q.group_by.is_empty() {
+                problems
+                    .push("source.group_by: give at least one tag key, e.g. [\"channel\"]".into());
+            }
+            if lookback < 2 * every {
+                problems.push(
+                    "source.lookback: must cover at least two buckets of source.every".into(),
+                );
+            }
+            aggregate.map(|aggregate| crate::source::influxdb::Query {
+                measurement: q.measurement.clone(),
+                field: q.field.clone(),
+                aggregate,
+                group_by: q.group_by.clone(),
+                filters: q
+                    .filters
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                every,
+                lookback,
+                late_buckets: i64::from(q.late_buckets),
+                retire_after,
+            })
+        }
+        _ => None,
+    };
+    let mut sink_layouts = Vec::new();
+    for (i, s) in config.sinks.iter().enumerate() {
+        let SinkConfig::InfluxdbV1(s) = s;
+        let on_spool_full = match s.on_spool_full.as_str() {
+            "drop_oldest" => crate::store::SpoolFull::DropOldest,
+            "drop_newest" => crate::store::SpoolFull::DropNewest,
+            other => {
+                problems.push(format!(
+                    "sinks[{i}].on_spool_full: `{other}` is not drop_oldest or drop_newest"
+                ));
+                crate::store::SpoolFull::DropOldest
+            }
+        };
+        if !config
+            .model
+            .levels
+            .iter()
+            .any(|l| (*l - s.level).abs() < 1e-9)
+        {
+            problems.push(format!(
+                "sinks[{i}].level: {} is not one of model.levels {:?}",
+                s.level, config.model.levels
+            ));
+        }
+        if s.batch_lines == 0 || s.spool_max_points == 0 {
+            problems.push(format!(
+                "sinks[{i}]: batch_lines and spool_max_points must be at least 1"
+            ));
+        }
+        sink_layouts.push(crate::sink::influxdb::Layout {
+            forecast_measurement: s.forecast_measurement.clone(),
+            anomaly_measurement: s.anomaly_measurement.clone(),
+            level: s.level,
+            batch_lines: s.batch_lines.max(1),
+            spool_max_points: s.spool_max_points.max(1),
+            on_spool_full,
+        });
     }
     if !problems.is_empty() {
         return Err(problems);
@@ -481,6 +720,9 @@ fn validate(config: Config, origin: &str) -> Result<Settings, Vec<String>> {
         history_secs,
         api_token,
         engine,
+        influx,
+        influx_query,
+        sink_layouts,
         config,
     })
 }

@@ -13,10 +13,13 @@ use tracing::{info, warn};
 use crate::api::{app, AppState};
 use crate::clock::Clock;
 use crate::config::{Settings, SourceConfig};
+use crate::influx::Client;
 use crate::metrics::Metrics;
 use crate::scheduler::Scheduler;
+use crate::sink::influxdb::InfluxSink;
 use crate::sink::Sink;
 use crate::source::demo::{floor_hour, DemoSpec};
+use crate::source::influxdb::InfluxV1Source;
 use crate::source::{CsvSource, DemoSource, Source};
 use crate::store::{Store, StoreSink};
 
@@ -72,6 +75,17 @@ pub fn build_source(
             c.value_column.clone(),
             c.tag_columns.clone(),
         )),
+        SourceConfig::InfluxdbV1(_) => {
+            let (Some(conn), Some(query)) =
+                (settings.influx.clone(), settings.influx_query.clone())
+            else {
+                return Err(DaemonError::Other(
+                    "an influxdb_v1 source needs [influxdb]".into(),
+                ));
+            };
+            let client = Client::new(conn).map_err(|e| DaemonError::Other(e.to_string()))?;
+            Arc::new(InfluxV1Source::new(client, query))
+        }
     })
 }
 
@@ -138,11 +152,11 @@ pub async fn serve(
     let store = Store::open(&data_dir)?;
     let source = build_source(&settings, &store, clock.as_ref())?;
     let metrics = Arc::new(Metrics::new(&source.tag_keys(), cfg.metrics.max_series)?);
-    let sinks: Vec<Arc<dyn Sink>> = vec![Arc::new(StoreSink(store.clone()))];
+    let mut sinks: Vec<Arc<dyn Sink>> = vec![Arc::new(StoreSink(store.clone()))];
     let engine = Arc::new(settings.engine.clone());
-    let scheduler = Scheduler::new(
+    let mut scheduler = Scheduler::new(
         source.clone(),
-        sinks,
+        Vec::new(),
         store.clone(),
         metrics.clone(),
         clock.clone(),
@@ -152,6 +166,31 @@ pub async fn serve(
         settings.retention_secs,
         cfg.schedule.fit_threads,
     );
+    let drain_cancel = CancellationToken::new();
+    let mut drainers = Vec::new();
+    for (i, layout) in settings.sink_layouts.iter().enumerate() {
+        let conn = settings
+            .influx
+            .clone()
+            .ok_or_else(|| DaemonError::Other("sinks need [influxdb]".into()))?;
+        let client = Client::new(conn).map_err(|e| DaemonError::Other(e.to_string()))?;
+        let name = if i == 0 {
+            "influxdb".to_string()
+        } else {
+            format!("influxdb-{i}")
+        };
+        let sink = InfluxSink::new(
+            name,
+            client,
+            store.clone(),
+            layout.clone(),
+            metrics.clone(),
+            scheduler.health.clone(),
+        );
+        drainers.push(tokio::spawn(sink.clone().run_drainer(drain_cancel.clone())));
+        sinks.push(sink);
+    }
+    scheduler.sinks = sinks;
     let state = AppState {
         store: store.clone(),
         metrics,

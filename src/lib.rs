@@ -12,6 +12,7 @@ pub mod csvio;
 pub mod daemon;
 pub mod detect;
 pub mod engine;
+pub mod influx;
 pub mod metrics;
 pub mod model;
 pub mod scheduler;

@@ -30,6 +30,7 @@ pub struct Metrics {
     pub series: IntGaugeVec,
     pub errors: IntCounterVec,
     pub spool_pending: IntGauge,
+    pub spool_dropped: IntCounter,
     pub last_success: Gauge,
 }
 
@@ -125,6 +126,11 @@ impl Metrics {
             "Points waiting in the spool for an external sink",
         )?;
         reg(Box::new(spool_pending.clone()))?;
+        let spool_dropped = IntCounter::new(
+            "viewcast_spool_dropped_points_total",
+            "Points dropped because a spool was full",
+        )?;
+        reg(Box::new(spool_dropped.clone()))?;
         let last_success = Gauge::new(
             "viewcast_last_success_timestamp_seconds",
             "Unix time of the last successful cycle",
@@ -164,6 +170,7 @@ impl Metrics {
             series,
             errors,
             spool_pending,
+            spool_dropped,
             last_success,
         })
     }

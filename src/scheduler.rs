@@ -20,33 +20,36 @@ use crate::sink::{AnomalyRecord, CycleOutput, SeriesOutput, SeriesState, Sink, S
 use crate::source::Source;
 use crate::store::Store;
 
-/// Whether the daemon is ready, and why not; shared with the API.
+/// Whether the daemon is ready, and why not; shared with the API. Each component (the
+/// source, a sink) reports its own problem, so one recovering does not hide another.
 #[derive(Debug, Default)]
 pub struct Health {
     ready: AtomicBool,
-    problem: Mutex<Option<String>>,
+    problems: Mutex<std::collections::BTreeMap<String, String>>,
 }
 
 impl Health {
     /// None when ready; the reason otherwise.
     pub fn not_ready_reason(&self) -> Option<String> {
-        let problem = self
-            .problem
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        match (self.ready.load(Ordering::SeqCst), problem) {
-            (_, Some(p)) => Some(p),
-            (false, None) => Some("the first cycle has not finished yet".into()),
-            (true, None) => None,
+        let problems = self.problems.lock().unwrap_or_else(|e| e.into_inner());
+        if !problems.is_empty() {
+            let all: Vec<String> = problems.iter().map(|(c, p)| format!("{c}: {p}")).collect();
+            return Some(format!("degraded: {}", all.join("; ")));
         }
+        (!self.ready.load(Ordering::SeqCst)).then(|| "the first cycle has not finished yet".into())
     }
 
-    fn set(&self, ready: bool, problem: Option<String>) {
-        if ready {
-            self.ready.store(true, Ordering::SeqCst);
-        }
-        *self.problem.lock().unwrap_or_else(|e| e.into_inner()) = problem;
+    /// Records (Some) or clears (None) the problem of one component.
+    pub fn set_problem(&self, component: &str, problem: Option<String>) {
+        let mut problems = self.problems.lock().unwrap_or_else(|e| e.into_inner());
+        match problem {
+            Some(p) => problems.insert(component.to_string(), p),
+            None => problems.remove(component),
+        };
+    }
+
+    pub fn mark_ready(&self) {
+        self.ready.store(true, Ordering::SeqCst);
     }
 }
 
@@ -166,16 +169,17 @@ impl Scheduler {
 
     async fn cycle_inner(&mut self, now: i64, cancel: &CancellationToken) -> CycleReport {
         let mut report = CycleReport::default();
-        let updates = match self.source.poll(now).await {
-            Ok(u) => u,
+        let (updates, retired) = match self.source.poll(now).await {
+            Ok(p) => {
+                self.health.set_problem("source", None);
+                (p.updates, p.retired)
+            }
             Err(e) => {
                 warn!(error = %e, "polling the source failed");
                 self.metrics.errors.with_label_values(&["source"]).inc();
                 self.metrics.cycles.with_label_values(&["error"]).inc();
-                self.health.set(
-                    false,
-                    Some(format!("source {}: {e}", self.source.describe())),
-                );
+                let problem = format!("{}: {e}", self.source.describe());
+                self.health.set_problem("source", Some(problem));
                 report.errors += 1;
                 return report;
             }
@@ -249,6 +253,20 @@ impl Scheduler {
             generated_at: now,
             series: Vec::new(),
         };
+        for key in retired {
+            self.engines.remove(&key);
+            if let Some(k) = self.known.get_mut(&key) {
+                k.state.status = Status::Retired;
+                k.state.reason = Some("no data from the source for the retirement period".into());
+                let state = k.state.clone();
+                output.series.push(SeriesOutput {
+                    key,
+                    state,
+                    forecast: None,
+                    anomalies: vec![],
+                });
+            }
+        }
         while let Some(joined) = set.join_next().await {
             let Ok(Some((key, result))) = joined else {
                 continue;
@@ -307,11 +325,16 @@ impl Scheduler {
 
         let mut write_ok = true;
         for sink in &self.sinks {
-            if let Err(e) = sink.write(&output).await {
-                warn!(sink = sink.name(), error = %e, "write failed");
-                self.metrics.errors.with_label_values(&["sink"]).inc();
-                write_ok = false;
-                report.errors += 1;
+            let component = format!("sink {}", sink.name());
+            match sink.write(&output).await {
+                Ok(()) => self.health.set_problem(&component, None),
+                Err(e) => {
+                    warn!(sink = sink.name(), error = %e, "write failed");
+                    self.metrics.errors.with_label_values(&["sink"]).inc();
+                    self.health.set_problem(&component, Some(e.to_string()));
+                    write_ok = false;
+                    report.errors += 1;
+                }
             }
         }
         let store = self.store.clone();
@@ -328,11 +351,9 @@ impl Scheduler {
         if write_ok {
             self.metrics.cycles.with_label_values(&["ok"]).inc();
             self.metrics.last_success.set(self.clock.now() as f64);
-            self.health.set(true, None);
+            self.health.mark_ready();
         } else {
             self.metrics.cycles.with_label_values(&["error"]).inc();
-            self.health
-                .set(false, Some("writing results failed (see logs)".into()));
         }
         info!(
             series = report.series,

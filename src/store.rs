@@ -46,6 +46,10 @@ CREATE TABLE IF NOT EXISTS anomaly (
     lower REAL NOT NULL, upper REAL NOT NULL, score REAL NOT NULL, is_anomaly INTEGER NOT NULL,
     detector TEXT NOT NULL, PRIMARY KEY (key, time)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS anomaly_time ON anomaly (time);
+CREATE TABLE IF NOT EXISTS spool (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, sink TEXT NOT NULL, points INTEGER NOT NULL,
+    lines TEXT NOT NULL, created INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS spool_sink ON spool (sink, id);
 ";
 
 /// A stored series row.
@@ -285,6 +289,112 @@ impl Store {
     }
 }
 
+/// What to do when a spool is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpoolFull {
+    /// Delete the oldest batches to make room (recent results matter most).
+    DropOldest,
+    /// Keep what is spooled and discard the new batches.
+    DropNewest,
+}
+
+impl Store {
+    /// Appends batches of line protocol (with their point counts) to a sink's spool in one
+    /// transaction, keeping the spool at or under `max_points`. Returns the points dropped.
+    pub fn spool_append(
+        &self,
+        sink: &str,
+        batches: &[(String, usize)],
+        max_points: usize,
+        policy: SpoolFull,
+        now: i64,
+    ) -> Result<usize> {
+        self.with_writer(|c| {
+            let tx = c.transaction()?;
+            let mut dropped = 0usize;
+            {
+                let pending: i64 = tx.query_row(
+                    "SELECT COALESCE(SUM(points), 0) FROM spool WHERE sink = ?1",
+                    [sink],
+                    |r| r.get(0),
+                )?;
+                let mut pending = pending as usize;
+                let mut ins = tx.prepare_cached(
+                    "INSERT INTO spool (sink, points, lines, created) VALUES (?1, ?2, ?3, ?4)",
+                )?;
+                let mut oldest = tx.prepare_cached(
+                    "SELECT id, points FROM spool WHERE sink = ?1 ORDER BY id LIMIT 1",
+                )?;
+                let mut del = tx.prepare_cached("DELETE FROM spool WHERE id = ?1")?;
+                for (lines, points) in batches {
+                    if pending + points > max_points {
+                        match policy {
+                            SpoolFull::DropNewest => {
+                                dropped += points;
+                                continue;
+                            }
+                            SpoolFull::DropOldest => {
+                                while pending + points > max_points {
+                                    let Some((id, n)) = oldest
+                                        .query_row([sink], |r| {
+                                            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+                                        })
+                                        .optional()?
+                                    else {
+                                        break;
+                                    };
+                                    del.execute([id])?;
+                                    pending -= n as usize;
+                                    dropped += n as usize;
+                                }
+                                if pending + points > max_points {
+                                    dropped += points;
+                                    continue;
+                                }
+                            }
+                        }
+                    }
+                    ins.execute(params![sink, *points as i64, lines, now])?;
+                    pending += points;
+                }
+            }
+            tx.commit()?;
+            Ok(dropped)
+        })
+    }
+
+    /// The oldest spooled batch of a sink: (id, line protocol, points).
+    pub fn spool_peek(&self, sink: &str) -> Result<Option<(i64, String, usize)>> {
+        self.with_reader(|c| {
+            c.query_row(
+                "SELECT id, lines, points FROM spool WHERE sink = ?1 ORDER BY id LIMIT 1",
+                [sink],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as usize)),
+            )
+            .optional()
+        })
+    }
+
+    pub fn spool_delete(&self, id: i64) -> Result<()> {
+        self.with_writer(|c| {
+            c.execute("DELETE FROM spool WHERE id = ?1", [id])
+                .map(|_| ())
+        })
+    }
+
+    /// Points waiting in a sink's spool.
+    pub fn spool_pending(&self, sink: &str) -> Result<usize> {
+        self.with_reader(|c| {
+            c.query_row(
+                "SELECT COALESCE(SUM(points), 0) FROM spool WHERE sink = ?1",
+                [sink],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as usize)
+        })
+    }
+}
+
 /// The embedded store as a sink; writes run on the blocking pool.
 #[derive(Debug, Clone)]
 pub struct StoreSink(pub Arc<Store>);
@@ -376,6 +486,32 @@ mod tests {
         assert_eq!(a[0].record, output().series[0].anomalies[0]);
         assert!(s.anomalies(0, i64::MAX, 6.0, 100).unwrap().is_empty());
         assert_eq!(s.prune(10_000).unwrap(), 1);
+    }
+
+    #[test]
+    fn spool_keeps_order_survives_reopen_and_honours_the_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = Store::open(dir.path()).unwrap();
+            let b = |n: usize| (format!("batch{n}"), 10);
+            assert_eq!(
+                s.spool_append("influx", &[b(1), b(2), b(3)], 25, SpoolFull::DropOldest, 0)
+                    .unwrap(),
+                10
+            );
+            assert_eq!(s.spool_pending("influx").unwrap(), 20);
+            assert_eq!(
+                s.spool_append("influx", &[b(4)], 25, SpoolFull::DropNewest, 0)
+                    .unwrap(),
+                10
+            );
+        }
+        let s = Store::open(dir.path()).unwrap();
+        let (id, lines, n) = s.spool_peek("influx").unwrap().unwrap();
+        assert_eq!((lines.as_str(), n), ("batch2", 10));
+        s.spool_delete(id).unwrap();
+        assert_eq!(s.spool_peek("influx").unwrap().unwrap().1, "batch3");
+        assert!(s.spool_peek("other").unwrap().is_none());
     }
 
     #[test]

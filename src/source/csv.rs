@@ -85,7 +85,7 @@ impl Source for CsvSource {
         }
     }
 
-    async fn poll(&self, _now: i64) -> Result<Vec<SeriesUpdate>, SourceError> {
+    async fn poll(&self, _now: i64) -> Result<super::Poll, SourceError> {
         let all = self.read_all()?;
         let mut cursors = self.cursors.lock().unwrap_or_else(|e| e.into_inner());
         let mut out = Vec::new();
@@ -102,7 +102,7 @@ impl Source for CsvSource {
                 out.push(SeriesUpdate { key, step, points });
             }
         }
-        Ok(out)
+        Ok(out.into())
     }
 }
 
@@ -125,12 +125,12 @@ mod tests {
             "value".into(),
             vec!["channel".into()],
         );
-        let first = src.poll(0).await.unwrap();
+        let first = src.poll(0).await.unwrap().updates;
         assert_eq!(first.len(), 1);
         assert_eq!(first[0].key.to_string(), "channel=news");
         assert_eq!(first[0].step, 3600);
         std::fs::write(&a, "timestamp,value\n2020-01-01 00:00:00,1\n2020-01-01 01:00:00,2\n2020-01-01 02:00:00,3\n").unwrap();
-        let next = src.poll(0).await.unwrap();
+        let next = src.poll(0).await.unwrap().updates;
         assert_eq!(
             next[0].points,
             vec![Point {
@@ -146,7 +146,7 @@ mod tests {
         let f = dir.path().join("all.csv");
         std::fs::write(&f, "timestamp,channel,value\n2020-01-01 00:00:00,a,1\n2020-01-01 00:00:00,b,5\n2020-01-01 01:00:00,a,2\n2020-01-01 01:00:00,b,6\n").unwrap();
         let src = CsvSource::new(f, "value".into(), vec!["channel".into()]);
-        let got = src.poll(0).await.unwrap();
+        let got = src.poll(0).await.unwrap().updates;
         assert_eq!(got.len(), 2);
         assert_eq!(got[1].points[1].value, 6.0);
     }

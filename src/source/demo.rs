@@ -227,7 +227,7 @@ impl Source for DemoSource {
         vec![TAG.to_string()]
     }
 
-    async fn poll(&self, now: i64) -> Result<Vec<SeriesUpdate>, SourceError> {
+    async fn poll(&self, now: i64) -> Result<super::Poll, SourceError> {
         // The hour that contains `now` is still filling: the last complete one starts an hour earlier.
         let last_complete = floor_hour(now) - HOUR;
         let first = last_complete - self.history_secs + HOUR;
@@ -245,7 +245,7 @@ impl Source for DemoSource {
                 });
             }
         }
-        Ok(out)
+        Ok(out.into())
     }
 }
 
@@ -293,13 +293,13 @@ mod tests {
     #[tokio::test]
     async fn feed_returns_only_complete_new_hours() {
         let src = DemoSource::new(DemoSpec::new(1, 12, ANCHOR), 7 * 86_400);
-        let first = src.poll(ANCHOR + 1800).await.unwrap();
+        let first = src.poll(ANCHOR + 1800).await.unwrap().updates;
         assert_eq!(first.len(), 12);
         assert_eq!(first[0].points.len(), 168);
         // 16:30 → the 16:00 hour is still filling; the last complete hour is 15:00.
         assert_eq!(first[0].points.last().unwrap().ts, ANCHOR - HOUR);
-        assert!(src.poll(ANCHOR + 1900).await.unwrap().is_empty());
-        let next = src.poll(ANCHOR + HOUR + 5).await.unwrap();
+        assert!(src.poll(ANCHOR + 1900).await.unwrap().updates.is_empty());
+        let next = src.poll(ANCHOR + HOUR + 5).await.unwrap().updates;
         assert_eq!(next[0].points.len(), 1);
         assert_eq!(next[0].points[0].ts, ANCHOR);
     }

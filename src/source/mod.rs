@@ -3,6 +3,7 @@
 
 mod csv;
 pub mod demo;
+pub mod influxdb;
 
 use async_trait::async_trait;
 
@@ -20,12 +21,31 @@ pub struct SeriesUpdate {
     pub points: Vec<Point>,
 }
 
+/// What one poll found.
+#[derive(Debug, Clone, Default)]
+pub struct Poll {
+    pub updates: Vec<SeriesUpdate>,
+    /// Series that have had no data for the source's retirement period.
+    pub retired: Vec<SeriesKey>,
+}
+
+impl From<Vec<SeriesUpdate>> for Poll {
+    fn from(updates: Vec<SeriesUpdate>) -> Self {
+        Poll {
+            updates,
+            retired: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     #[error("reading {what}: {reason}")]
     Read { what: String, reason: String },
     #[error("source unreachable: {0}")]
     Unreachable(String),
+    #[error("query rejected: {0}")]
+    Rejected(String),
 }
 
 #[async_trait]
@@ -36,5 +56,5 @@ pub trait Source: Send + Sync + std::fmt::Debug {
     fn tag_keys(&self) -> Vec<String>;
     /// Complete observations newer than those returned before (the full history the first
     /// time). `now` is Unix seconds; a bucket still filling at `now` is never returned.
-    async fn poll(&self, now: i64) -> Result<Vec<SeriesUpdate>, SourceError>;
+    async fn poll(&self, now: i64) -> Result<Poll, SourceError>;
 }

@@ -1,6 +1,8 @@
 //! Where results go: the records one cycle produces and the `Sink` trait that writes them
 //! (the embedded store always; InfluxDB when configured).
 
+pub mod influxdb;
+
 use async_trait::async_trait;
 
 use crate::engine::ForecastSet;
@@ -14,6 +16,8 @@ pub enum Status {
     WarmingUp,
     /// The last fit or detection failed; the reason is recorded.
     Error,
+    /// The source has had no data for it for `retire_after`; it is no longer modelled.
+    Retired,
 }
 
 impl Status {
@@ -22,6 +26,7 @@ impl Status {
             Status::Ok => "ok",
             Status::WarmingUp => "warming_up",
             Status::Error => "error",
+            Status::Retired => "retired",
         }
     }
 
@@ -29,11 +34,17 @@ impl Status {
         match s {
             "ok" => Status::Ok,
             "warming_up" => Status::WarmingUp,
+            "retired" => Status::Retired,
             _ => Status::Error,
         }
     }
 
-    pub const ALL: [Status; 3] = [Status::Ok, Status::WarmingUp, Status::Error];
+    pub const ALL: [Status; 4] = [
+        Status::Ok,
+        Status::WarmingUp,
+        Status::Error,
+        Status::Retired,
+    ];
 }
 
 /// One evaluated observation, as written to `viewcast_anomaly`.
