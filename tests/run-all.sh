@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the test suites talk to (real servers, not stubs), installed when missing.
-packages=()
+# Debian packages the test suites talk to (real servers, not stubs), installed when missing:
+# influxdb (1.6: influxd for tests/influxdb.rs).
+packages=(influxdb)
 need=()
 for pkg in "${packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")

@@ -55,7 +55,7 @@ pub fn string(s: &str) -> String {
 pub fn representable(s: &str) -> bool {
     let b: Vec<char> = s.chars().collect();
     !s.contains(['\n', '\r'])
-        && !b.last().is_some_and(|c| *c == '\\')
+        && b.last().is_none_or(|c| *c != '\\')
         && !b
             .windows(2)
             .any(|w| w[0] == '\\' && matches!(w[1], ',' | '=' | ' ' | '\\'))

@@ -1,0 +1,379 @@
+//! InfluxDB in and out, against a real `influxd` (Debian's influxdb 1.6.7, v1 API): the
+//! shipped `config/influxdb-v1.toml` reading the sample data, the exact schema written back,
+//! tag values with every special character, channels that appear later, the bucket still
+//! filling, and an outage (with a daemon restart in the middle) that loses nothing.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use common::influx::InfluxServer;
+use common::{get_json, http, metric, wait_for, Daemon, HOUR};
+
+/// A channel name with quotes, a backslash, a comma, spaces, `=` and non-ASCII text.
+const ODD: &str = "Kanal \"Eins\", Süd\\Nord = 1 ñ";
+/// The same, escaped by hand for a line-protocol tag value.
+const ODD_LP: &str = "Kanal\\ \"Eins\"\\,\\ Süd\\Nord\\ \\=\\ 1\\ ñ";
+
+fn shipped_config(dir: &Path, replace: &[(&str, &str)]) -> std::path::PathBuf {
+    let mut text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("config/influxdb-v1.toml"),
+    )
+    .unwrap();
+    for (a, b) in replace {
+        assert!(text.contains(a), "{a} not in the shipped config");
+        text = text.replacen(a, b, 1);
+    }
+    let p = dir.join("viewcast.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn sample_lines(dir: &Path, weeks: u32, end: i64) -> String {
+    let out = dir.join("sample.lp");
+    let end = chrono::DateTime::from_timestamp(end, 0)
+        .unwrap()
+        .to_rfc3339();
+    let st = std::process::Command::new(env!("CARGO_BIN_EXE_viewcast"))
+        .args([
+            "sample-data",
+            "--format",
+            "line-protocol",
+            "--out",
+            out.to_str().unwrap(),
+            "--weeks",
+            &weeks.to_string(),
+            "--end",
+            &end,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    std::fs::read_to_string(out).unwrap()
+}
+
+/// Lines for one extra channel: the `news` lines renamed.
+fn renamed(lines: &str, tag_lp: &str) -> String {
+    lines
+        .lines()
+        .filter(|l| l.starts_with("viewership,channel=news "))
+        .map(|l| l.replacen("channel=news", &format!("channel={tag_lp}"), 1) + "\n")
+        .collect()
+}
+
+fn counts(influx: &InfluxServer, q: &str) -> BTreeMap<String, i64> {
+    influx
+        .series("viewership", q)
+        .into_iter()
+        .map(|(tags, rows)| {
+            (
+                tags["channel"].as_str().unwrap().to_string(),
+                rows[0][1].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn reads_sample_data_writes_the_schema_back_and_picks_up_new_channels() {
+    let tmp = tempfile::tempdir().unwrap();
+    let influx = InfluxServer::start();
+    influx.query("", "CREATE DATABASE viewership");
+    let now = chrono::Utc::now().timestamp();
+    let end = now - now.rem_euclid(HOUR);
+    // The sample data runs to the current hour: that bucket is still filling.
+    let lines = sample_lines(tmp.path(), 3, end);
+    influx.write("viewership", &lines, "ns");
+    influx.write("viewership", &renamed(&lines, ODD_LP), "ns");
+
+    let config = shipped_config(
+        tmp.path(),
+        &[
+            ("interval = \"1m\"", "interval = \"1s\""),
+            ("backfill = \"14d\"", "backfill = \"2d\""),
+            ("lookback = \"28d\"", "lookback = \"21d\""),
+        ],
+    );
+    let url = influx.url();
+    let d = Daemon::start_with(
+        &tmp.path().join("data"),
+        tmp.path(),
+        &["--config", config.to_str().unwrap()],
+        &[("INFLUXDB_URL", &url), ("INFLUXDB_DB", "viewership")],
+    );
+    d.wait_ready(Duration::from_secs(120));
+    wait_for("the spool to drain", Duration::from_secs(60), || {
+        metric(d.port, "viewcast_spool_pending_points").filter(|n| *n == 0.0)
+    });
+
+    // Every channel, including the odd one, got a 168-point forecast and anomaly points.
+    let forecasts = counts(
+        &influx,
+        "SELECT count(yhat) FROM viewcast_forecast GROUP BY channel",
+    );
+    assert_eq!(forecasts.len(), 13, "{forecasts:?}");
+    assert!(forecasts.values().all(|n| *n == 168), "{forecasts:?}");
+    assert!(
+        forecasts.contains_key(ODD),
+        "odd channel name did not round-trip: {forecasts:?}"
+    );
+    let anomalies = counts(
+        &influx,
+        "SELECT count(y) FROM viewcast_anomaly GROUP BY channel",
+    );
+    assert_eq!(anomalies.len(), 13);
+    assert!(anomalies.values().all(|n| *n >= 40), "{anomalies:?}");
+    let odd_q = format!(
+        "SELECT count(yhat) FROM viewcast_forecast WHERE channel = '{}'",
+        ODD.replace('\\', "\\\\").replace('\'', "\\'")
+    );
+    assert_eq!(influx.series("viewership", &odd_q)[0].1[0][1], 168);
+
+    // The exact schema: tags and field types.
+    let keys = |q: &str| -> Vec<String> {
+        influx
+            .series("viewership", q)
+            .into_iter()
+            .flat_map(|(_, rows)| rows.into_iter().map(|r| r[0].as_str().unwrap().to_string()))
+            .collect()
+    };
+    assert_eq!(
+        keys("SHOW TAG KEYS FROM viewcast_forecast"),
+        vec!["channel", "model"]
+    );
+    assert_eq!(
+        keys("SHOW TAG KEYS FROM viewcast_anomaly"),
+        vec!["channel", "detector"]
+    );
+    let fields = |m: &str| -> Vec<(String, String)> {
+        influx
+            .series("viewership", &format!("SHOW FIELD KEYS FROM {m}"))
+            .into_iter()
+            .flat_map(|(_, rows)| {
+                rows.into_iter().map(|r| {
+                    (
+                        r[0].as_str().unwrap().to_string(),
+                        r[1].as_str().unwrap().to_string(),
+                    )
+                })
+            })
+            .collect()
+    };
+    let f = |pairs: &[(&str, &str)]| {
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        fields("viewcast_forecast"),
+        f(&[
+            ("yhat", "float"),
+            ("yhat_lower", "float"),
+            ("yhat_upper", "float")
+        ])
+    );
+    assert_eq!(
+        fields("viewcast_anomaly"),
+        f(&[
+            ("anomaly_score", "float"),
+            ("is_anomaly", "boolean"),
+            ("y", "float"),
+            ("yhat", "float"),
+            ("yhat_lower", "float"),
+            ("yhat_upper", "float")
+        ])
+    );
+
+    // The still-filling bucket (the sample data's last hour) never became an observation.
+    let (_, series) = get_json(d.port, "/api/v1/series?channel=news");
+    let last =
+        chrono::DateTime::parse_from_rfc3339(series["series"][0]["last_point"].as_str().unwrap())
+            .unwrap()
+            .timestamp();
+    let now = chrono::Utc::now().timestamp();
+    if now - now.rem_euclid(HOUR) == end {
+        assert_eq!(last, end - HOUR, "the bucket at {end} is still filling");
+    }
+    let observed = influx.series(
+        "viewership",
+        &format!("SELECT count(y) FROM viewcast_anomaly WHERE time >= {end}s"),
+    );
+    if now - now.rem_euclid(HOUR) == end {
+        assert!(
+            observed.is_empty(),
+            "the still-filling bucket was scored: {observed:?}"
+        );
+    }
+
+    // A channel written after start-up is forecast on a later cycle.
+    influx.write("viewership", &renamed(&lines, "late-night"), "ns");
+    wait_for(
+        "the new channel's forecast in InfluxDB",
+        Duration::from_secs(90),
+        || {
+            counts(
+                &influx,
+                "SELECT count(yhat) FROM viewcast_forecast GROUP BY channel",
+            )
+            .get("late-night")
+            .filter(|n| **n == 168)
+            .copied()
+        },
+    );
+    let (code, f) = get_json(d.port, "/api/v1/forecast?channel=late-night");
+    assert_eq!(code, 200);
+    assert_eq!(f["series"][0]["points"].as_array().unwrap().len(), 168);
+
+    let (status, _) = d.terminate();
+    assert!(status.success());
+}
+
+fn csv_series(dir: &Path, name: &str, start: i64, hours: usize) {
+    let mut s = String::from("timestamp,value\n");
+    for i in 0..hours {
+        let t = start + i as i64 * HOUR;
+        let h = (t.rem_euclid(86_400) / HOUR) as f64;
+        let v =
+            1000.0 + 500.0 * (h / 24.0 * std::f64::consts::TAU).sin() + ((i * 7919) % 37) as f64;
+        s.push_str(&format!(
+            "{},{v}\n",
+            chrono::DateTime::from_timestamp(t, 0)
+                .unwrap()
+                .format("%Y-%m-%d %H:%M:%S")
+        ));
+    }
+    std::fs::write(dir.join(format!("{name}.csv")), s).unwrap();
+}
+
+#[test]
+fn an_outage_with_a_daemon_restart_loses_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut influx = InfluxServer::start();
+    influx.query("", "CREATE DATABASE viewership");
+    let exports = tmp.path().join("exports");
+    std::fs::create_dir(&exports).unwrap();
+    let start = 1_767_225_600; // 2026-01-01T00:00:00Z
+    let channels = ["alpha", "beta", "gamma"];
+    for c in channels {
+        csv_series(&exports, c, start, 21 * 24);
+    }
+    let config = tmp.path().join("viewcast.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[source]\ntype = \"csv\"\npath = \"{}\"\n\n[influxdb]\nurl = \"{}\"\ndatabase = \"viewership\"\n\n[[sinks]]\ntype = \"influxdb_v1\"\nbatch_lines = 100\n\n[schedule]\ninterval = \"1s\"\nbackfill = \"1d\"\n",
+            exports.display(),
+            influx.url()
+        ),
+    )
+    .unwrap();
+    let data = tmp.path().join("data");
+    let args = ["--config", config.to_str().unwrap()];
+    let d = Daemon::start_with(&data, tmp.path(), &args, &[]);
+    d.wait_ready(Duration::from_secs(120));
+    wait_for(
+        "the first results in InfluxDB",
+        Duration::from_secs(60),
+        || metric(d.port, "viewcast_spool_pending_points").filter(|n| *n == 0.0),
+    );
+    let before = counts(
+        &influx,
+        "SELECT count(y) FROM viewcast_anomaly GROUP BY channel",
+    );
+    assert_eq!(before.len(), 3);
+
+    // Outage: InfluxDB goes away; new observations arrive and a refit is forced.
+    influx.stop();
+    for c in channels {
+        csv_series(&exports, c, start, 21 * 24 + 3);
+    }
+    let (code, _) = http(d.port, "POST", "/api/v1/refit").unwrap();
+    assert_eq!(code, 202);
+    let pending = wait_for(
+        "results to pile up in the spool",
+        Duration::from_secs(60),
+        || metric(d.port, "viewcast_spool_pending_points").filter(|n| *n > 0.0),
+    );
+    assert_eq!(
+        http(d.port, "GET", "/healthz").unwrap().0,
+        200,
+        "the daemon stays healthy"
+    );
+    let (code, ready) = get_json(d.port, "/readyz");
+    assert_eq!(code, 503);
+    assert!(
+        ready["error"].as_str().unwrap().contains("degraded"),
+        "{ready}"
+    );
+    let (code, _) = get_json(d.port, "/api/v1/forecast?channel=alpha");
+    assert_eq!(code, 200, "the API keeps serving");
+
+    // The daemon restarts in the middle of the outage: the spool survives.
+    let (status, _) = d.terminate();
+    assert!(status.success());
+    let d = Daemon::start_with(&data, tmp.path(), &args, &[]);
+    let still = wait_for(
+        "the spool gauge after restart",
+        Duration::from_secs(30),
+        || metric(d.port, "viewcast_spool_pending_points").filter(|n| *n > 0.0),
+    );
+    assert!(
+        still >= pending,
+        "spool shrank across a restart: {still} < {pending}"
+    );
+
+    // InfluxDB returns: everything spooled arrives, nothing twice.
+    influx.resume();
+    wait_for("the spool to drain", Duration::from_secs(120), || {
+        metric(d.port, "viewcast_spool_pending_points").filter(|n| *n == 0.0)
+    });
+    let after = counts(
+        &influx,
+        "SELECT count(y) FROM viewcast_anomaly GROUP BY channel",
+    );
+    for c in channels {
+        assert_eq!(
+            after[c],
+            before[c] + 3,
+            "{c}: the three hours observed during the outage, once each"
+        );
+        let t = start + (21 * 24 + 2) as i64 * HOUR;
+        let rows = influx.series(
+            "viewership",
+            &format!("SELECT y FROM viewcast_anomaly WHERE channel = '{c}' AND time = {t}s"),
+        );
+        assert_eq!(rows.len(), 1, "{c} at {t}");
+        assert_eq!(rows[0].1.len(), 1);
+    }
+    let forecasts = counts(
+        &influx,
+        "SELECT count(yhat) FROM viewcast_forecast GROUP BY channel",
+    );
+    let latest = influx.series(
+        "viewership",
+        &format!(
+            "SELECT count(yhat) FROM viewcast_forecast WHERE time > {}s GROUP BY channel",
+            start + (21 * 24 + 2) as i64 * HOUR
+        ),
+    );
+    assert_eq!(
+        latest.len(),
+        3,
+        "the forecast refitted during the outage arrived"
+    );
+    assert!(forecasts.values().all(|n| *n >= 168));
+    wait_for(
+        "readiness once InfluxDB is back",
+        Duration::from_secs(30),
+        || http(d.port, "GET", "/readyz").filter(|(c, _)| *c == 200),
+    );
+    let (status, _) = d.terminate();
+    assert!(status.success());
+}
