@@ -78,6 +78,10 @@ pub struct CycleReport {
     pub fits: usize,
     pub anomalies: usize,
     pub errors: usize,
+    /// Wall time spent reading the source, modelling (fit, forecast, detect) and writing.
+    pub read_secs: f64,
+    pub model_secs: f64,
+    pub write_secs: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -169,7 +173,10 @@ impl Scheduler {
 
     async fn cycle_inner(&mut self, now: i64, cancel: &CancellationToken) -> CycleReport {
         let mut report = CycleReport::default();
-        let (updates, retired) = match self.source.poll(now).await {
+        let phase = Instant::now();
+        let polled = self.source.poll(now).await;
+        report.read_secs = phase.elapsed().as_secs_f64();
+        let (updates, retired) = match polled {
             Ok(p) => {
                 self.health.set_problem("source", None);
                 (p.updates, p.retired)
@@ -208,6 +215,7 @@ impl Scheduler {
         }
         report.series = jobs.len();
 
+        let phase = Instant::now();
         let mut set = JoinSet::new();
         for (key, step, points, score_from, force) in jobs {
             let engine = self.engine(&key, step);
@@ -323,6 +331,8 @@ impl Scheduler {
             output.series.push(state_out);
         }
 
+        report.model_secs = phase.elapsed().as_secs_f64();
+        let phase = Instant::now();
         let mut write_ok = true;
         for sink in &self.sinks {
             let component = format!("sink {}", sink.name());
@@ -337,6 +347,7 @@ impl Scheduler {
                 }
             }
         }
+        report.write_secs = phase.elapsed().as_secs_f64();
         let store = self.store.clone();
         let cutoff = now - self.retention_secs;
         let _ = tokio::task::spawn_blocking(move || store.prune(cutoff)).await;
