@@ -16,13 +16,13 @@ use common::influx::InfluxServer;
 use tokio_util::sync::CancellationToken;
 use viewcast::clock::{Clock, ManualClock};
 use viewcast::engine::EngineSettings;
-use viewcast::influx::{Client, Conn};
+use viewcast::influx::{Backend, Client, Conn};
 use viewcast::metrics::Metrics;
 use viewcast::scheduler::Scheduler;
 use viewcast::sink::influxdb::{InfluxSink, Layout};
 use viewcast::sink::Sink;
 use viewcast::source::demo::DemoSpec;
-use viewcast::source::influxdb::{Aggregate, InfluxV1Source, Query};
+use viewcast::source::influxdb::{Aggregate, InfluxSource, Query};
 use viewcast::store::{SpoolFull, Store, StoreSink};
 
 const HOUR: i64 = 3600;
@@ -93,8 +93,8 @@ async fn run(n: usize) {
         late_buckets: 2,
         retire_after: 7 * 86_400,
     };
-    let source = Arc::new(InfluxV1Source::new(
-        Client::new(conn.clone()).unwrap(),
+    let source = Arc::new(InfluxSource::new(
+        Backend::V1(Client::new(conn.clone()).unwrap()),
         query,
     ));
     let metrics = Arc::new(Metrics::new(&["channel".into()], n + 1).unwrap());
@@ -122,7 +122,7 @@ async fn run(n: usize) {
     );
     let sink = InfluxSink::new(
         "influxdb".into(),
-        Client::new(conn).unwrap(),
+        Backend::V1(Client::new(conn).unwrap()),
         store.clone(),
         layout,
         metrics,

@@ -221,9 +221,18 @@ fn check_config(config: Option<PathBuf>) -> Result<(), CliError> {
             d.channels, d.seed, d.history
         ),
         SourceConfig::Csv(x) => format!("csv {}", x.path.display()),
-        SourceConfig::InfluxdbV1(q) => format!(
-            "influxdb_v1 {}({}) of {} by {:?} every {}",
-            q.aggregate, q.field, q.measurement, q.group_by, q.every
+        SourceConfig::InfluxdbV1(q) | SourceConfig::InfluxdbV2(q) => format!(
+            "{} {}({}) of {} by {:?} every {}",
+            if matches!(c.source, SourceConfig::InfluxdbV1(_)) {
+                "influxdb_v1"
+            } else {
+                "influxdb_v2"
+            },
+            q.aggregate,
+            q.field,
+            q.measurement,
+            q.group_by,
+            q.every
         ),
     };
     println!("{}: ok", s.origin);

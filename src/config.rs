@@ -73,13 +73,21 @@ pub enum SourceConfig {
     Demo(DemoSourceConfig),
     Csv(CsvSourceConfig),
     InfluxdbV1(InfluxSourceConfig),
+    InfluxdbV2(InfluxSourceConfig),
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InfluxConfig {
     pub url: String,
+    /// v1 API: the database (InfluxDB 2.x maps it to a bucket through DBRP mappings).
+    #[serde(default)]
     pub database: String,
+    /// v2 API: organization and bucket.
+    #[serde(default)]
+    pub org: String,
+    #[serde(default)]
+    pub bucket: String,
     #[serde(default)]
     pub retention_policy: String,
     #[serde(default)]
@@ -122,6 +130,19 @@ pub struct InfluxSourceConfig {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum SinkConfig {
     InfluxdbV1(InfluxSinkConfig),
+    InfluxdbV2(InfluxSinkConfig),
+}
+
+impl SinkConfig {
+    pub fn settings(&self) -> &InfluxSinkConfig {
+        match self {
+            SinkConfig::InfluxdbV1(s) | SinkConfig::InfluxdbV2(s) => s,
+        }
+    }
+
+    pub fn is_v2(&self) -> bool {
+        matches!(self, SinkConfig::InfluxdbV2(_))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -370,6 +391,8 @@ pub struct Settings {
     pub engine: EngineSettings,
     /// The InfluxDB connection, when `[influxdb]` is given.
     pub influx: Option<crate::influx::Conn>,
+    /// The same server seen through the v2 API (org, bucket, token).
+    pub influx2: Option<crate::influx::v2::Conn2>,
     /// The source query, for an `influxdb_v1` source.
     pub influx_query: Option<crate::source::influxdb::Query>,
     /// Sink layouts, in `sinks` order.
@@ -494,7 +517,7 @@ fn validate(config: Config, origin: &str) -> Result<Settings, Vec<String>> {
         .as_ref()
         .map(|i| dur("influxdb.timeout", &i.timeout, 1));
     let influx_query = match &config.source {
-        SourceConfig::InfluxdbV1(q) => Some((
+        SourceConfig::InfluxdbV1(q) | SourceConfig::InfluxdbV2(q) => Some((
             dur("source.every", &q.every, 1),
             dur("source.lookback", &q.lookback, 1),
             dur("source.retire_after", &q.retire_after, 1),
@@ -611,17 +634,32 @@ fn validate(config: Config, origin: &str) -> Result<Settings, Vec<String>> {
                 i.url
             ));
         }
-        if i.database.is_empty() {
-            problems.push("influxdb.database: must not be empty".into());
+        let v1 = matches!(config.source, SourceConfig::InfluxdbV1(_))
+            || config.sinks.iter().any(|s| !s.is_v2());
+        let v2 = matches!(config.source, SourceConfig::InfluxdbV2(_))
+            || config.sinks.iter().any(SinkConfig::is_v2);
+        if v1 && i.database.is_empty() {
+            problems.push("influxdb.database: the v1 API needs a database".into());
+        }
+        if v2 && (i.org.is_empty() || i.bucket.is_empty()) {
+            problems.push("influxdb.org / influxdb.bucket: the v2 API needs both".into());
+        }
+        if v2 && i.token.is_empty() && i.token_file.is_none() {
+            problems.push("influxdb.token: the v2 API needs a token (or token_file)".into());
         }
     }
-    let needs_influx =
-        matches!(config.source, SourceConfig::InfluxdbV1(_)) || !config.sinks.is_empty();
+    let needs_influx = matches!(
+        config.source,
+        SourceConfig::InfluxdbV1(_) | SourceConfig::InfluxdbV2(_)
+    ) || !config.sinks.is_empty();
     if needs_influx && config.influxdb.is_none() {
-        problems.push("influxdb: an influxdb_v1 source or sink needs an [influxdb] section with url and database".into());
+        problems.push("influxdb: an InfluxDB source or sink needs an [influxdb] section".into());
     }
     let influx_query = match (&config.source, influx_query) {
-        (SourceConfig::InfluxdbV1(q), Some((every, lookback, retire_after))) => {
+        (
+            SourceConfig::InfluxdbV1(q) | SourceConfig::InfluxdbV2(q),
+            Some((every, lookback, retire_after)),
+        ) => {
             let aggregate = crate::source::influxdb::Aggregate::parse(&q.aggregate);
             if aggregate.is_none() {
                 problems.push(format!("source.aggregate: `{}` is not one of mean, sum, count, max, min, distinct_count", q.aggregate));
@@ -655,7 +693,7 @@ fn validate(config: Config, origin: &str) -> Result<Settings, Vec<String>> {
     };
     let mut sink_layouts = Vec::new();
     for (i, s) in config.sinks.iter().enumerate() {
-        let SinkConfig::InfluxdbV1(s) = s;
+        let s = s.settings();
         let on_spool_full = match s.on_spool_full.as_str() {
             "drop_oldest" => crate::store::SpoolFull::DropOldest,
             "drop_newest" => crate::store::SpoolFull::DropNewest,
@@ -720,6 +758,15 @@ fn validate(config: Config, origin: &str) -> Result<Settings, Vec<String>> {
         history_secs,
         api_token,
         engine,
+        influx2: config.influxdb.as_ref().zip(influx.as_ref()).map(|(i, c)| {
+            crate::influx::v2::Conn2 {
+                url: i.url.clone(),
+                org: i.org.clone(),
+                bucket: i.bucket.clone(),
+                token: c.token.clone(),
+                timeout: c.timeout,
+            }
+        }),
         influx,
         influx_query,
         sink_layouts,

@@ -13,13 +13,14 @@ use tracing::{info, warn};
 use crate::api::{app, AppState};
 use crate::clock::Clock;
 use crate::config::{Settings, SourceConfig};
-use crate::influx::Client;
+use crate::influx::v2::Client2;
+use crate::influx::{Backend, Client};
 use crate::metrics::Metrics;
 use crate::scheduler::Scheduler;
 use crate::sink::influxdb::InfluxSink;
 use crate::sink::Sink;
 use crate::source::demo::{floor_hour, DemoSpec};
-use crate::source::influxdb::InfluxV1Source;
+use crate::source::influxdb::InfluxSource;
 use crate::source::{CsvSource, DemoSource, Source};
 use crate::store::{Store, StoreSink};
 
@@ -75,17 +76,26 @@ pub fn build_source(
             c.value_column.clone(),
             c.tag_columns.clone(),
         )),
-        SourceConfig::InfluxdbV1(_) => {
-            let (Some(conn), Some(query)) =
-                (settings.influx.clone(), settings.influx_query.clone())
-            else {
-                return Err(DaemonError::Other(
-                    "an influxdb_v1 source needs [influxdb]".into(),
-                ));
-            };
-            let client = Client::new(conn).map_err(|e| DaemonError::Other(e.to_string()))?;
-            Arc::new(InfluxV1Source::new(client, query))
+        SourceConfig::InfluxdbV1(_) | SourceConfig::InfluxdbV2(_) => {
+            let v2 = matches!(settings.config.source, SourceConfig::InfluxdbV2(_));
+            let query = settings
+                .influx_query
+                .clone()
+                .ok_or_else(|| DaemonError::Other("an InfluxDB source needs [influxdb]".into()))?;
+            Arc::new(InfluxSource::new(backend(settings, v2)?, query))
         }
+    })
+}
+
+/// The configured InfluxDB server through the v1 or the v2 API.
+fn backend(settings: &Settings, v2: bool) -> Result<Backend, DaemonError> {
+    let err = |e: crate::influx::InfluxError| DaemonError::Other(e.to_string());
+    let missing =
+        || DaemonError::Other("InfluxDB sources and sinks need an [influxdb] section".into());
+    Ok(if v2 {
+        Backend::V2(Client2::new(settings.influx2.clone().ok_or_else(missing)?).map_err(err)?)
+    } else {
+        Backend::V1(Client::new(settings.influx.clone().ok_or_else(missing)?).map_err(err)?)
     })
 }
 
@@ -168,12 +178,8 @@ pub async fn serve(
     );
     let drain_cancel = CancellationToken::new();
     let mut drainers = Vec::new();
-    for (i, layout) in settings.sink_layouts.iter().enumerate() {
-        let conn = settings
-            .influx
-            .clone()
-            .ok_or_else(|| DaemonError::Other("sinks need [influxdb]".into()))?;
-        let client = Client::new(conn).map_err(|e| DaemonError::Other(e.to_string()))?;
+    for (i, (layout, cfg)) in settings.sink_layouts.iter().zip(&cfg.sinks).enumerate() {
+        let client = backend(&settings, cfg.is_v2())?;
         let name = if i == 0 {
             "influxdb".to_string()
         } else {

@@ -377,3 +377,125 @@ fn an_outage_with_a_daemon_restart_loses_nothing() {
     let (status, _) = d.terminate();
     assert!(status.success());
 }
+
+/// InfluxDB 2.x cannot run here: this test runs the real v2 code path (the `influxdb2` crate,
+/// Flux, `/api/v2/write`) against `common::influx2_stub`, a stub that replays the 2.x protocol.
+#[test]
+fn v2_api_through_the_protocol_stub() {
+    use common::influx2_stub::{Influx2Stub, BUCKET, ORG, TOKEN};
+    let tmp = tempfile::tempdir().unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let end = now - now.rem_euclid(HOUR);
+    let mut series = BTreeMap::new();
+    for (c, base) in [
+        ("news", 1000.0),
+        ("a \"quoted\", channel", 500.0),
+        ("kids", 300.0),
+    ] {
+        let pts: Vec<(i64, f64)> = (0..21 * 24 + 1)
+            .map(|i| {
+                let t = end - (21 * 24 - i) * HOUR;
+                let h = (t.rem_euclid(86_400) / HOUR) as f64;
+                (
+                    t,
+                    base * (1.5 + (h / 24.0 * std::f64::consts::TAU).sin())
+                        + ((i * 7919) % 23) as f64,
+                )
+            })
+            .collect();
+        series.insert(c.to_string(), pts);
+    }
+    let stub = Influx2Stub::start(series);
+    let config = tmp.path().join("viewcast.toml");
+    let shipped = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("config/influxdb-v2.toml"),
+    )
+    .unwrap();
+    std::fs::write(
+        &config,
+        shipped
+            .replacen("interval = \"1m\"", "interval = \"1s\"", 1)
+            .replacen("backfill = \"14d\"", "backfill = \"1d\"", 1),
+    )
+    .unwrap();
+    let url = stub.url();
+    let env = [
+        ("INFLUXDB_URL", url.as_str()),
+        ("INFLUXDB_ORG", ORG),
+        ("INFLUXDB_BUCKET", BUCKET),
+        ("INFLUXDB_TOKEN", TOKEN),
+    ];
+    let d = Daemon::start_with(
+        &tmp.path().join("data"),
+        tmp.path(),
+        &["--config", config.to_str().unwrap()],
+        &env,
+    );
+    d.wait_ready(Duration::from_secs(120));
+    wait_for("the spool to drain", Duration::from_secs(60), || {
+        metric(d.port, "viewcast_spool_pending_points").filter(|n| *n == 0.0)
+    });
+
+    {
+        let st = stub.state.lock().unwrap();
+        let q = &st.queries[0];
+        assert!(
+            q.contains("aggregateWindow(every: 3600s, fn: mean")
+                && q.contains("group(columns: [\"channel\"])"),
+            "{q}"
+        );
+        let (params, _) = &st.writes[0];
+        assert_eq!(params.get("precision").map(String::as_str), Some("s"));
+        assert_eq!(params.get("bucket").map(String::as_str), Some(BUCKET));
+    }
+    let lines = stub.lines();
+    let forecast_for = |tag: &str| {
+        lines
+            .iter()
+            .filter(|l| l.starts_with(&format!("viewcast_forecast,channel={tag},model=")))
+            .count()
+    };
+    assert_eq!(forecast_for("news"), 168);
+    assert_eq!(
+        forecast_for("a\\ \"quoted\"\\,\\ channel"),
+        168,
+        "escaped tag value"
+    );
+    assert!(lines
+        .iter()
+        .any(|l| l.starts_with("viewcast_anomaly,channel=kids,detector=")
+            && l.contains(" y=")
+            && l.contains("is_anomaly=")));
+    // The still-filling hour the stub holds was not read as an observation.
+    let (_, s) = get_json(d.port, "/api/v1/series?channel=news");
+    let last = chrono::DateTime::parse_from_rfc3339(s["series"][0]["last_point"].as_str().unwrap())
+        .unwrap()
+        .timestamp();
+    let now = chrono::Utc::now().timestamp();
+    if now - now.rem_euclid(HOUR) == end {
+        assert_eq!(last, end - HOUR);
+    }
+
+    // Writes fail: results are spooled, then delivered when it is back.
+    stub.set_writes_down(true);
+    let before = stub.lines().len();
+    assert_eq!(http(d.port, "POST", "/api/v1/refit").unwrap().0, 202);
+    wait_for(
+        "results to pile up in the spool",
+        Duration::from_secs(60),
+        || metric(d.port, "viewcast_spool_pending_points").filter(|n| *n > 0.0),
+    );
+    let (code, ready) = get_json(d.port, "/readyz");
+    assert_eq!(code, 503);
+    assert!(ready["error"].as_str().unwrap().contains("degraded"));
+    stub.set_writes_down(false);
+    wait_for("the spool to drain", Duration::from_secs(90), || {
+        metric(d.port, "viewcast_spool_pending_points").filter(|n| *n == 0.0)
+    });
+    assert!(
+        stub.lines().len() >= before + 3 * 168,
+        "the refitted forecasts arrived"
+    );
+    let (status, _) = d.terminate();
+    assert!(status.success());
+}

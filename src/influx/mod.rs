@@ -3,6 +3,7 @@
 //! escaping rules of both languages.
 
 pub mod escape;
+pub mod v2;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -246,6 +247,30 @@ impl Client {
         )
         .await
         .map(|_| ())
+    }
+}
+
+/// The two APIs behind one type: InfluxQL / `/write` (v1, also served by 2.x and 3.x), or
+/// Flux / `/api/v2/write` (2.x, Cloud).
+#[derive(Debug, Clone)]
+pub enum Backend {
+    V1(Client),
+    V2(v2::Client2),
+}
+
+impl Backend {
+    pub fn describe(&self) -> String {
+        match self {
+            Backend::V1(c) => format!("influxdb_v1 {} db {}", c.conn().url, c.conn().database),
+            Backend::V2(c) => format!("influxdb_v2 {} bucket {}", c.conn().url, c.conn().bucket),
+        }
+    }
+
+    pub async fn write(&self, lines: &str) -> Result<(), InfluxError> {
+        match self {
+            Backend::V1(c) => c.write(lines).await,
+            Backend::V2(c) => c.write(lines).await,
+        }
     }
 }
 

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::{CycleOutput, Sink, SinkError};
-use crate::influx::{escape, Client};
+use crate::influx::{escape, Backend};
 use crate::metrics::Metrics;
 use crate::scheduler::Health;
 use crate::store::{SpoolFull, Store};
@@ -37,7 +37,7 @@ pub struct Layout {
 #[derive(Debug)]
 pub struct InfluxSink {
     name: String,
-    client: Client,
+    client: Backend,
     store: Arc<Store>,
     layout: Layout,
     metrics: Arc<Metrics>,
@@ -132,7 +132,7 @@ pub fn render(out: &CycleOutput, layout: &Layout) -> Vec<(String, usize)> {
 impl InfluxSink {
     pub fn new(
         name: String,
-        client: Client,
+        client: Backend,
         store: Arc<Store>,
         layout: Layout,
         metrics: Arc<Metrics>,

@@ -1,6 +1,6 @@
-//! InfluxDB as a source through InfluxQL over the v1 HTTP API (InfluxDB 1.x natively, 2.x and
-//! 3.x through their v1-compatible query APIs). One definition fans out over every tag
-//! combination found; later channels are picked up by a later poll; only buckets newer than the
+//! InfluxDB as a source: InfluxQL over the v1 HTTP API (InfluxDB 1.x natively, 2.x and 3.x
+//! through their v1-compatible query APIs), or Flux over the 2.x API (`aggregateWindow` per
+//! channel). One definition fans out over every tag combination found; later channels are picked up by a later poll; only buckets newer than the
 //! last complete one (plus a few recent ones again, for late data) are read after the first
 //! poll; the still-filling bucket is never returned.
 
@@ -10,7 +10,8 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::{Poll, SeriesUpdate, Source, SourceError};
-use crate::influx::{escape, Client, InfluxError};
+use crate::influx::v2::flux_string;
+use crate::influx::{escape, Backend, InfluxError};
 use crate::series::{Point, SeriesKey};
 
 /// How buckets are aggregated.
@@ -36,6 +37,20 @@ impl Aggregate {
             "distinct_count" => Self::DistinctCount,
             _ => return None,
         })
+    }
+
+    /// The `fn:` argument of Flux's `aggregateWindow`.
+    fn flux(self) -> &'static str {
+        match self {
+            Self::Mean => "mean",
+            Self::Sum => "sum",
+            Self::Count => "count",
+            Self::Max => "max",
+            Self::Min => "min",
+            Self::DistinctCount => {
+                "(column, tables=<-) => tables |> distinct(column: column) |> count(column: column)"
+            }
+        }
     }
 
     fn select(self, field: &str) -> String {
@@ -100,6 +115,36 @@ impl Query {
     }
 }
 
+impl Query {
+    /// The Flux for buckets in `[start, end)`, stamped with the bucket start like InfluxQL.
+    pub fn flux(&self, bucket: &str, start: i64, end: i64, only: Option<&SeriesKey>) -> String {
+        let t = crate::clock::rfc3339;
+        let mut cond = format!(
+            "r._measurement == {} and r._field == {}",
+            flux_string(&self.measurement),
+            flux_string(&self.field)
+        );
+        let extra = self
+            .filters
+            .iter()
+            .map(|(a, b)| (a, b))
+            .chain(only.into_iter().flat_map(|k| k.tags().iter()));
+        for (k, v) in extra {
+            cond.push_str(&format!(" and r[{}] == {}", flux_string(k), flux_string(v)));
+        }
+        let group: Vec<String> = self.group_by.iter().map(|g| flux_string(g)).collect();
+        format!(
+            "from(bucket: {})\n  |> range(start: {}, stop: {})\n  |> filter(fn: (r) => {cond})\n  |> group(columns: [{}])\n  |> aggregateWindow(every: {}s, fn: {}, createEmpty: false, timeSrc: \"_start\")",
+            flux_string(bucket),
+            t(start),
+            t(end),
+            group.join(", "),
+            self.every,
+            self.aggregate.flux()
+        )
+    }
+}
+
 #[derive(Debug, Default)]
 struct State {
     /// End (exclusive) of the last poll's window.
@@ -109,8 +154,8 @@ struct State {
 }
 
 #[derive(Debug)]
-pub struct InfluxV1Source {
-    client: Client,
+pub struct InfluxSource {
+    client: Backend,
     query: Query,
     state: Mutex<State>,
 }
@@ -123,8 +168,8 @@ fn source_err(e: InfluxError) -> SourceError {
     }
 }
 
-impl InfluxV1Source {
-    pub fn new(client: Client, query: Query) -> Self {
+impl InfluxSource {
+    pub fn new(client: Backend, query: Query) -> Self {
         Self {
             client,
             query,
@@ -138,11 +183,21 @@ impl InfluxV1Source {
         end: i64,
         only: Option<&SeriesKey>,
     ) -> Result<Vec<(SeriesKey, Vec<Point>)>, SourceError> {
-        let q = self
-            .query
-            .influxql(&self.client.conn().retention_policy, start, end, only);
-        tracing::debug!(query = %q, "reading InfluxDB");
-        let series = self.client.query(&q).await.map_err(source_err)?;
+        let series = match &self.client {
+            Backend::V1(c) => {
+                let q = self
+                    .query
+                    .influxql(&c.conn().retention_policy, start, end, only);
+                tracing::debug!(query = %q, "reading InfluxDB");
+                c.query(&q).await
+            }
+            Backend::V2(c) => {
+                let q = self.query.flux(&c.conn().bucket, start, end, only);
+                tracing::debug!(query = %q, "reading InfluxDB");
+                c.query(q, &self.query.group_by).await
+            }
+        }
+        .map_err(source_err)?;
         Ok(series
             .into_iter()
             .map(|s| {
@@ -165,12 +220,11 @@ impl InfluxV1Source {
 }
 
 #[async_trait]
-impl Source for InfluxV1Source {
+impl Source for InfluxSource {
     fn describe(&self) -> String {
         format!(
-            "influxdb_v1 {} db {} measurement {}",
-            self.client.conn().url,
-            self.client.conn().database,
+            "{} measurement {}",
+            self.client.describe(),
             self.query.measurement
         )
     }
@@ -247,6 +301,25 @@ impl Source for InfluxV1Source {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flux_uses_aggregate_window_per_channel() {
+        let q = Query {
+            measurement: "viewership".into(),
+            field: "viewers".into(),
+            aggregate: Aggregate::Mean,
+            group_by: vec!["channel".into()],
+            filters: vec![("device".into(), "tv".into())],
+            every: 3600,
+            lookback: 86_400,
+            late_buckets: 2,
+            retire_after: 86_400,
+        };
+        assert_eq!(
+            q.flux("b", 0, 7200, Some(&SeriesKey::new([("channel", "a\"b")]))),
+            "from(bucket: \"b\")\n  |> range(start: 1970-01-01T00:00:00Z, stop: 1970-01-01T02:00:00Z)\n  |> filter(fn: (r) => r._measurement == \"viewership\" and r._field == \"viewers\" and r[\"device\"] == \"tv\" and r[\"channel\"] == \"a\\\"b\")\n  |> group(columns: [\"channel\"])\n  |> aggregateWindow(every: 3600s, fn: mean, createEmpty: false, timeSrc: \"_start\")"
+        );
+    }
 
     #[test]
     fn influxql_escapes_names_and_filters() {

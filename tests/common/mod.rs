@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod influx;
+pub mod influx2_stub;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
