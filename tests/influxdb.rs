@@ -499,3 +499,87 @@ fn v2_api_through_the_protocol_stub() {
     let (status, _) = d.terminate();
     assert!(status.success());
 }
+
+#[test]
+fn silent_channels_are_retired_and_come_back_with_new_data() {
+    use viewcast::influx::{Backend, Client, Conn};
+    use viewcast::source::influxdb::{Aggregate, InfluxSource, Query};
+    use viewcast::source::Source;
+    let influx = InfluxServer::start();
+    influx.query("", "CREATE DATABASE viewership");
+    let now: i64 = 1_767_225_600 + 1800; // 2026-01-01T00:30Z: the 00:00 bucket is still filling
+    let end = now - now.rem_euclid(HOUR);
+    let mut lines = String::new();
+    for i in 1..=48 {
+        lines.push_str(&format!(
+            "viewership,channel=live viewers=10 {}\n",
+            end - i * HOUR
+        ));
+        if i > 5 {
+            lines.push_str(&format!(
+                "viewership,channel=gone viewers=10 {}\n",
+                end - i * HOUR
+            ));
+        }
+    }
+    influx.write("viewership", &lines, "s");
+    let conn = Conn {
+        url: influx.url(),
+        database: "viewership".into(),
+        retention_policy: String::new(),
+        username: String::new(),
+        password: Default::default(),
+        token: Default::default(),
+        timeout: Duration::from_secs(10),
+    };
+    let query = Query {
+        measurement: "viewership".into(),
+        field: "viewers".into(),
+        aggregate: Aggregate::Mean,
+        group_by: vec!["channel".into()],
+        filters: vec![],
+        every: HOUR,
+        lookback: 3 * 86_400,
+        late_buckets: 2,
+        retire_after: 3 * HOUR,
+    };
+    let src = InfluxSource::new(Backend::V1(Client::new(conn).unwrap()), query);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let names = |p: &viewcast::source::Poll| -> (Vec<String>, Vec<String>) {
+        (
+            p.updates.iter().map(|u| u.key.to_string()).collect(),
+            p.retired.iter().map(|k| k.to_string()).collect(),
+        )
+    };
+    let first = rt.block_on(src.poll(now)).unwrap();
+    assert_eq!(
+        names(&first),
+        (
+            vec!["channel=live".to_string()],
+            vec!["channel=gone".to_string()]
+        )
+    );
+    assert_eq!(first.updates[0].points.len(), 48);
+    assert_eq!(first.updates[0].points.last().unwrap().ts, end - HOUR);
+    let again = rt.block_on(src.poll(now + HOUR)).unwrap();
+    assert!(
+        names(&again).1.is_empty(),
+        "a retired channel is reported once"
+    );
+    // `gone` is back: the next poll reads its whole history again.
+    influx.write(
+        "viewership",
+        &format!("viewership,channel=gone viewers=10 {}\n", end),
+        "s",
+    );
+    let back = rt.block_on(src.poll(now + 2 * HOUR)).unwrap();
+    let gone = back
+        .updates
+        .iter()
+        .find(|u| u.key.to_string() == "channel=gone")
+        .expect("gone is back");
+    assert_eq!(gone.points.len(), 44);
+}

@@ -149,8 +149,10 @@ impl Query {
 struct State {
     /// End (exclusive) of the last poll's window.
     last_end: Option<i64>,
-    /// Last bucket seen per series.
+    /// Last bucket seen per live series.
     last: HashMap<SeriesKey, i64>,
+    /// Retired series and their last bucket.
+    retired: HashMap<SeriesKey, i64>,
 }
 
 #[derive(Debug)]
@@ -270,28 +272,47 @@ impl Source for InfluxSource {
             }
         }
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let mut updates = Vec::new();
-        for (key, points) in found {
-            if let Some(last) = points.last().map(|p| p.ts) {
-                let e = st.last.entry(key.clone()).or_insert(last);
-                *e = (*e).max(last);
-                updates.push(SeriesUpdate {
-                    key,
-                    step: every,
-                    points,
-                });
-            }
-        }
         let cutoff = end - self.query.retire_after;
-        let retired: Vec<SeriesKey> = st
+        let mut updates = Vec::new();
+        let mut retired = Vec::new();
+        for (key, points) in found {
+            let Some(last) = points.last().map(|p| p.ts) else {
+                continue;
+            };
+            // A retired series comes back only with data newer than what it had.
+            if let Some(&dead) = st.retired.get(&key) {
+                if last <= dead {
+                    continue;
+                }
+                st.retired.remove(&key);
+            }
+            if last < cutoff {
+                st.last.remove(&key);
+                st.retired.insert(key.clone(), last);
+                retired.push(key);
+                continue;
+            }
+            let e = st.last.entry(key.clone()).or_insert(last);
+            *e = (*e).max(last);
+            updates.push(SeriesUpdate {
+                key,
+                step: every,
+                points,
+            });
+        }
+        let silent: Vec<(SeriesKey, i64)> = st
             .last
             .iter()
             .filter(|(_, t)| **t < cutoff)
-            .map(|(k, _)| k.clone())
+            .map(|(k, t)| (k.clone(), *t))
             .collect();
+        for (k, t) in silent {
+            st.last.remove(&k);
+            st.retired.insert(k.clone(), t);
+            retired.push(k);
+        }
         for k in &retired {
-            st.last.remove(k);
-            tracing::info!(series = %k, "series retired: no data since the retirement period");
+            tracing::info!(series = %k, "series retired: no data for the retirement period");
         }
         st.last_end = Some(end);
         Ok(Poll { updates, retired })
