@@ -35,6 +35,12 @@ pub enum LogFormat {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ReportFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum SampleFormat {
     Csv,
     LineProtocol,
@@ -97,6 +103,24 @@ pub enum Command {
         /// Seasonal periods in steps, e.g. 24,168 (default: inferred from the time step).
         #[arg(long, value_delimiter = ',')]
         period: Option<Vec<usize>>,
+        /// History each fit uses, e.g. 28d (at least six cycles of the longest period).
+        #[arg(long, default_value = "28d")]
+        window: String,
+    },
+    /// Rolling-origin evaluation of every model in the catalog on a CSV series.
+    Backtest {
+        #[arg(long)]
+        input: PathBuf,
+        /// Steps forecast from each origin.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        horizon: u32,
+        /// Number of origins (the last `folds` × `horizon` points are forecast).
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+        folds: u32,
+        #[arg(long, value_delimiter = ',')]
+        period: Option<Vec<usize>>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: ReportFormat,
     },
     /// Causal replay of a CSV series: scores each row with only the rows up to it.
     Detect {
@@ -163,13 +187,21 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
             level,
             model,
             period,
-        } => forecast(&input, horizon as usize, level, &model, period),
+            window,
+        } => forecast(&input, horizon as usize, level, &model, period, &window),
         Command::Detect {
             input,
             output,
             model,
             period,
         } => detect(&input, &output, &model, period),
+        Command::Backtest {
+            input,
+            horizon,
+            folds,
+            period,
+            format,
+        } => backtest_cmd(&input, horizon as usize, folds as usize, period, format),
     }
 }
 
@@ -389,7 +421,10 @@ fn forecast(
     level: f64,
     model: &str,
     period: Option<Vec<usize>>,
+    window: &str,
 ) -> Result<(), CliError> {
+    let window_secs = crate::timefmt::parse_duration(window)
+        .map_err(|e| CliError::usage(format!("--window: {e}")))?;
     if !(level > 0.0 && level < 100.0) {
         return Err(CliError::usage(format!(
             "--level: {level} is not a percentage between 0 and 100"
@@ -406,6 +441,7 @@ fn forecast(
     settings.levels = vec![level];
     settings.detect_level = level;
     settings.min_points = 1;
+    settings.window_secs = window_secs.max(1);
     let mut engine = SeriesEngine::new(Arc::new(settings), step);
     let out = engine.ingest(&points, i64::MAX);
     let f = match (engine.forecast(), out.error) {
@@ -421,6 +457,15 @@ fn forecast(
     let band = f
         .band(level)
         .ok_or_else(|| CliError::other("no forecast band"))?;
+    match engine.selection() {
+        Some(sel) => eprintln!(
+            "model: {} (backtest MASE {:.3}, interval factor {:?})",
+            f.model,
+            sel.mase,
+            sel.factors.first().copied().flatten()
+        ),
+        None => eprintln!("model: {}", f.model),
+    }
     let mut w = std::io::BufWriter::new(std::io::stdout().lock());
     let io = |e: std::io::Error| CliError::other(format!("writing output: {e}"));
     writeln!(w, "timestamp,yhat,yhat_lower,yhat_upper").map_err(io)?;
@@ -497,4 +542,69 @@ fn csv_raw(s: &str) -> String {
     } else {
         s.to_string()
     }
+}
+
+fn backtest_cmd(
+    input: &Path,
+    horizon: usize,
+    folds: usize,
+    period: Option<Vec<usize>>,
+    format: ReportFormat,
+) -> Result<(), CliError> {
+    let (table, step) = read_series(input)?;
+    let points: Vec<Point> = table.rows.iter().map(|r| r.point).collect();
+    let regular = crate::series::regularize(&points, step);
+    let y = crate::series::interpolate(&regular.values)
+        .ok_or_else(|| CliError::usage(format!("{}: no finite values", input.display())))?;
+    let non_negative = y.iter().all(|v| *v >= 0.0);
+    let periods = match period {
+        Some(p) => crate::series::supported_periods(p, y.len()),
+        None => crate::series::infer_periods(step, y.len()),
+    };
+    let models: Vec<&'static str> = crate::model::NAMES.to_vec();
+    let scores =
+        crate::model::backtest::evaluate(&y, &periods, horizon, folds, &models, non_negative);
+    if scores.is_empty() {
+        return Err(CliError::usage(format!(
+            "{}: {} points are too few for {folds} folds of {horizon} steps",
+            input.display(),
+            y.len()
+        )));
+    }
+    let auto = scores
+        .iter()
+        .filter(|s| crate::model::AUTO_CANDIDATES.contains(&s.model) || periods.is_empty())
+        .min_by(|a, b| a.mase.total_cmp(&b.mase))
+        .map(|s| s.model)
+        .unwrap_or("naive");
+    match format {
+        ReportFormat::Json => {
+            let models: Vec<serde_json::Value> = scores
+                .iter()
+                .map(|s| serde_json::json!({"model": s.model, "mase": s.mase, "rmae": s.rmae, "coverage": s.coverage, "fit_ms": s.fit_ms}))
+                .collect();
+            let doc = serde_json::json!({"input": input.display().to_string(), "horizon": horizon, "folds": folds, "periods": periods, "models": models, "auto": auto});
+            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        }
+        ReportFormat::Table => {
+            println!(
+                "{} — {} points, periods {:?}, {folds} folds × {horizon} steps",
+                input.display(),
+                y.len(),
+                periods
+            );
+            println!(
+                "{:<16}{:>10}{:>10}{:>10}{:>12}",
+                "model", "MASE", "rMAE", "cover95", "fit ms"
+            );
+            for s in &scores {
+                println!(
+                    "{:<16}{:>10.3}{:>10.3}{:>10.3}{:>12.1}",
+                    s.model, s.mase, s.rmae, s.coverage, s.fit_ms
+                );
+            }
+            println!("auto would choose: {auto}");
+        }
+    }
+    Ok(())
 }

@@ -203,6 +203,8 @@ pub struct ModelConfig {
     pub window: String,
     pub min_points: usize,
     pub non_negative: bool,
+    pub select_every: String,
+    pub backtest_folds: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -321,6 +323,8 @@ impl Default for ModelConfig {
             window: "28d".into(),
             min_points: 48,
             non_negative: true,
+            select_every: "1d".into(),
+            backtest_folds: 3,
         }
     }
 }
@@ -506,6 +510,7 @@ fn validate(config: Config, origin: &str) -> Result<Settings, Vec<String>> {
     let m = &config.model;
     let horizon_secs = dur("model.horizon", &m.horizon, 1);
     let window_secs = dur("model.window", &m.window, 1);
+    let select_every_secs = dur("model.select_every", &m.select_every, 0);
     let retention_secs = dur("store.retention", &config.store.retention, 3600);
     let max_horizon_secs = dur("api.max_horizon", &config.api.max_horizon, 1);
     let history_secs = match &config.source {
@@ -748,6 +753,8 @@ fn validate(config: Config, origin: &str) -> Result<Settings, Vec<String>> {
         non_negative: m.non_negative,
         detectors: config.detect.detectors.clone(),
         threshold: config.detect.threshold,
+        select_every_secs,
+        backtest_folds: m.backtest_folds,
     };
     Ok(Settings {
         origin: origin.to_string(),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::detect::{DetectorSet, Expected, Verdict};
-use crate::model::{self, ModelError, ModelSpec, Prediction};
+use crate::model::{self, backtest, ModelError, ModelSpec, Prediction};
 use crate::series::{infer_periods, interpolate, supported_periods, Point};
 
 /// How every series is modelled; built from the config or the command line.
@@ -31,6 +31,10 @@ pub struct EngineSettings {
     pub non_negative: bool,
     pub detectors: Vec<String>,
     pub threshold: f64,
+    /// Re-run the model choice and interval calibration at most this often (data time).
+    pub select_every_secs: i64,
+    /// Rolling-origin folds of that backtest.
+    pub backtest_folds: usize,
 }
 
 impl Default for EngineSettings {
@@ -48,6 +52,8 @@ impl Default for EngineSettings {
             non_negative: true,
             detectors: vec!["interval".into()],
             threshold: 1.0,
+            select_every_secs: 86_400,
+            backtest_folds: 3,
         }
     }
 }
@@ -60,6 +66,8 @@ pub struct ForecastSet {
     pub through: i64,
     pub step: i64,
     pub bands: Vec<Prediction>,
+    /// Whether the intervals were calibrated by a backtest (false during warm-up).
+    pub calibrated: bool,
 }
 
 impl ForecastSet {
@@ -130,6 +138,7 @@ pub struct SeriesEngine {
     last_fit_through: Option<i64>,
     forecast: Option<ForecastSet>,
     detectors: DetectorSet,
+    selection: Option<Selection>,
 }
 
 impl SeriesEngine {
@@ -144,6 +153,7 @@ impl SeriesEngine {
             last_fit_through: None,
             forecast: None,
             detectors,
+            selection: None,
         }
     }
 
@@ -267,7 +277,10 @@ impl SeriesEngine {
                 detector: "none",
             },
         };
-        let is_anomaly = verdict.score >= self.detectors.threshold();
+        // Until its intervals have been checked on held-out data (warm-up), a forecast
+        // scores observations but flags none.
+        let calibrated = self.forecast.as_ref().is_some_and(|f| f.calibrated);
+        let is_anomaly = calibrated && verdict.score >= self.detectors.threshold();
         Evaluated {
             ts: p.ts,
             value: p.value,
@@ -314,39 +327,61 @@ impl SeriesEngine {
         let n = self.window_points();
         let tail = &self.values[self.values.len().saturating_sub(n)..];
         let Some(y) = interpolate(tail) else { return };
-        // Periods must also be supported without the calibration hold-out, so the
-        // calibration fit is the same model as the real one.
-        let candidates = match &self.settings.periods {
-            Some(p) => supported_periods(p.iter().copied(), usize::MAX / 4),
-            None => infer_periods(self.step, usize::MAX / 4),
+        let periods = match &self.settings.periods {
+            Some(p) => supported_periods(p.iter().copied(), y.len()),
+            None => infer_periods(self.step, y.len()),
         };
-        let hold = hold_out(&self.settings, y.len(), candidates.first().copied());
-        let periods = supported_periods(candidates, y.len() - hold);
         let horizon = ((self.settings.horizon_secs + self.step - 1) / self.step).max(1) as usize;
         let started = Instant::now();
-        let result = model::fit(&self.settings.model, &y, &periods)
-            .and_then(|fit| {
-                let bands = self
-                    .settings
-                    .levels
-                    .iter()
-                    .map(|&l| {
-                        model::predict(fit.fitted.as_ref(), horizon, l, self.settings.non_negative)
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok(ForecastSet {
-                    model: fit.model.to_string(),
-                    through,
-                    step: self.step,
-                    bands,
+        let stale = self.selection.as_ref().is_none_or(|s| {
+            through - s.at >= self.settings.select_every_secs || s.periods != periods
+        });
+        if stale {
+            // Until a new backtest is possible (e.g. just after a longer period starts to
+            // apply), the previous calibration is kept.
+            if let Some(sel) = select(&self.settings, &y, &periods, horizon, through) {
+                self.selection = Some(sel);
+            }
+        }
+        let spec = match &self.selection {
+            Some(sel) => ModelSpec::Named(sel.model),
+            None => self.settings.model.clone(),
+        };
+        // The chosen model first; if it fails now, the fallback chain of `auto`.
+        let fitted = model::fit(&spec, &y, &periods).or_else(|e| {
+            if spec == ModelSpec::Auto {
+                Err(e)
+            } else {
+                model::fit(&ModelSpec::Auto, &y, &periods)
+            }
+        });
+        let result = fitted.and_then(|fit| {
+            let factors = self
+                .selection
+                .as_ref()
+                .filter(|s| s.model == fit.model)
+                .map(|s| s.factors.clone());
+            let bands = self
+                .settings
+                .levels
+                .iter()
+                .enumerate()
+                .map(|(i, &l)| {
+                    let mut b = model::predict(fit.fitted.as_ref(), horizon, l, false)?;
+                    if let Some(f) = factors.as_ref().and_then(|f| f.get(i).copied().flatten()) {
+                        rescale(&mut b, f);
+                    }
+                    b.tidy(self.settings.non_negative, fit.model)
                 })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(ForecastSet {
+                model: fit.model.to_string(),
+                through,
+                step: self.step,
+                bands,
+                calibrated: factors.is_some(),
             })
-            .map(|mut f| {
-                if let Some(factors) = calibration(&self.settings, &y, &periods, hold) {
-                    widen(&mut f.bands, &factors, self.settings.non_negative);
-                }
-                f
-            });
+        });
         out.fit_secs.push(started.elapsed().as_secs_f64());
         // Whatever the outcome, wait for new data before trying again.
         self.last_fit_through = Some(through);
@@ -359,64 +394,80 @@ impl SeriesEngine {
             Err(e) => out.error = Some(e),
         }
     }
+
+    /// The model in use and its backtest error, once a backtest has run.
+    pub fn selection(&self) -> Option<&Selection> {
+        self.selection.as_ref()
+    }
 }
 
-/// Model intervals are often too narrow (MSTL absorbs noise into its seasonal components),
-/// so each fit is checked on data it has not seen: refit without the last cycle, forecast
-/// that cycle, and take the `level` quantile of |error| / half-width as the factor by which
-/// the intervals must grow to cover it (split-conformal on normalised scores). Intervals
-/// are only ever widened. Returns one factor per level, or None when the history is short.
-fn calibration(
+/// The outcome of a backtest on a series' own recent history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Selection {
+    pub model: &'static str,
+    /// Backtest MASE of the chosen model.
+    pub mase: f64,
+    /// Per level: the factor its interval needs to cover that share of backtest outcomes.
+    pub factors: Vec<Option<f64>>,
+    /// The last observation the backtest saw.
+    pub at: i64,
+    /// The seasonal periods it was made with (a change of periods re-runs it).
+    pub periods: Vec<usize>,
+}
+
+/// Rolling-origin backtest over the last folds (each one longest cycle long, at most the
+/// horizon): `auto` takes the model with the lowest MASE, a named model is only calibrated.
+/// Model intervals are often too narrow (MSTL absorbs noise into its seasonal components), so
+/// each level's interval is rescaled to cover that share of the backtest errors
+/// (split-conformal). None when the history is too short for a single fold.
+fn select(
     settings: &EngineSettings,
     y: &[f64],
     periods: &[usize],
-    hold: usize,
-) -> Option<Vec<f64>> {
-    if hold == 0 {
-        return None;
+    horizon: usize,
+    at: i64,
+) -> Option<Selection> {
+    let constant = y.iter().all(|v| *v == y[0]);
+    let models: Vec<&'static str> = match &settings.model {
+        ModelSpec::Named(n) => vec![n],
+        ModelSpec::Auto if constant || periods.is_empty() => vec!["naive"],
+        ModelSpec::Auto => model::AUTO_CANDIDATES.to_vec(),
+    };
+    let longest = periods.iter().max().copied().unwrap_or(24);
+    // Folds one longest cycle long; while the history is too short for even one of those,
+    // one shortest cycle long.
+    let shortest = periods.iter().min().copied().unwrap_or(24);
+    let folds = settings.backtest_folds;
+    let nn = settings.non_negative;
+    let mut scores =
+        backtest::evaluate(y, periods, horizon.min(longest).max(1), folds, &models, nn);
+    if scores.is_empty() && shortest < longest {
+        scores = backtest::evaluate(y, periods, horizon.min(shortest).max(1), folds, &models, nn);
     }
-    let (train, test) = y.split_at(y.len() - hold);
-    let fit = model::fit(&settings.model, train, periods).ok()?;
-    settings
+    let best = scores
+        .iter()
+        .filter(|s| s.mase.is_finite())
+        .min_by(|a, b| a.mase.total_cmp(&b.mase))?;
+    let factors = settings
         .levels
         .iter()
-        .map(|&level| {
-            let p = model::predict(fit.fitted.as_ref(), hold, level, false).ok()?;
-            let mut scores: Vec<f64> = (0..hold)
-                .map(|i| {
-                    let half =
-                        ((p.upper[i] - p.lower[i]) / 2.0).max(1e-9 * p.point[i].abs().max(1.0));
-                    (test[i] - p.point[i]).abs() / half
-                })
-                .collect();
-            scores.sort_by(f64::total_cmp);
-            let k = (((hold + 1) as f64 * level / 100.0).ceil() as usize).clamp(1, hold);
-            Some(scores[k - 1].clamp(1.0, 10.0))
-        })
-        .collect()
+        .map(|&l| backtest::calibration_factor(&best.scores, l))
+        .collect();
+    Some(Selection {
+        periods: periods.to_vec(),
+        model: best.model,
+        mase: best.mase,
+        factors,
+        at,
+    })
 }
 
-/// Length of the calibration hold-out: one shortest cycle (at least 24 steps), or 0 when
-/// the history is too short to spare it.
-fn hold_out(settings: &EngineSettings, n: usize, shortest: Option<usize>) -> usize {
-    let hold = shortest.unwrap_or(24).max(24);
-    if n < 4 * hold || n - hold < settings.min_points {
-        0
-    } else {
-        hold
-    }
-}
-
-fn widen(bands: &mut [Prediction], factors: &[f64], non_negative: bool) {
-    for (b, &f) in bands.iter_mut().zip(factors) {
-        for i in 0..b.point.len() {
-            let p = b.point[i];
-            b.lower[i] = p - (p - b.lower[i]) * f;
-            b.upper[i] = p + (b.upper[i] - p) * f;
-            if non_negative {
-                b.lower[i] = b.lower[i].max(0.0);
-            }
-        }
+/// Scales the interval's half-widths around the point forecast.
+fn rescale(b: &mut Prediction, factor: f64) {
+    for i in 0..b.point.len() {
+        let p = b.point[i];
+        b.lower[i] = p - (p - b.lower[i]) * factor;
+        b.upper[i] = p + (b.upper[i] - p) * factor;
     }
 }
 
@@ -489,6 +540,28 @@ mod tests {
             i64::MIN,
         );
         assert!(again.evaluated.is_empty());
+    }
+
+    #[test]
+    fn auto_chooses_by_backtest_and_flags_nothing_until_calibrated() {
+        let mut e = SeriesEngine::new(Arc::new(EngineSettings::default()), 3600);
+        // Two days in: enough to fit, too little to hold out a fold, so even a wild value
+        // is scored but not flagged.
+        let mut pts = hourly(50, shape);
+        pts[49].value = 0.0;
+        let out = e.ingest(&pts, i64::MIN);
+        let last = out.evaluated.last().unwrap();
+        assert!(last.verdict.score > 1.0 && !last.is_anomaly, "{last:?}");
+        assert!(!e.forecast().unwrap().calibrated);
+        let out = e.ingest(&hourly(24 * 10, shape)[50..], i64::MIN);
+        assert!(out.error.is_none());
+        let sel = e.selection().expect("a backtest ran");
+        assert!(
+            crate::model::AUTO_CANDIDATES.contains(&sel.model),
+            "{sel:?}"
+        );
+        assert!(sel.mase.is_finite() && sel.factors.iter().all(|f| f.is_some_and(|f| f >= 1.0)));
+        assert!(e.forecast().unwrap().calibrated);
     }
 
     #[test]

@@ -250,7 +250,7 @@ impl Store {
                     b.upper.push(r.get(3)?);
                 }
             }
-            Ok(Some(StoredForecast { generated_at, set: ForecastSet { model, through, step, bands } }))
+            Ok(Some(StoredForecast { generated_at, set: ForecastSet { model, through, step, bands, calibrated: true } }))
         })
     }
 
@@ -450,6 +450,7 @@ mod tests {
                     through: 7200,
                     step: 3600,
                     bands: vec![band(80.0), band(95.0)],
+                    calibrated: true,
                 }),
                 anomalies: vec![AnomalyRecord {
                     time: 7200,

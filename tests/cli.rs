@@ -32,9 +32,14 @@ fn write_series(
     p
 }
 
+/// A daily cycle plus noise in [0, 31): a multiplicative hash, so the noise has no period of
+/// its own for a model to learn (a plain `i * k % 31` repeats every 31 hours exactly).
 fn seasonal(i: usize) -> f64 {
     let h = (i % 24) as f64;
-    1000.0 + 400.0 * (h / 24.0 * std::f64::consts::TAU).sin() + ((i * 7919) % 31) as f64
+    let noise = ((i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as f64
+        / (1u64 << 24) as f64
+        * 31.0;
+    1000.0 + 400.0 * (h / 24.0 * std::f64::consts::TAU).sin() + noise
 }
 
 fn rows(out: &Output) -> Vec<Vec<String>> {
@@ -351,4 +356,87 @@ fn check_config_lists_every_problem_and_exits_2() {
     for needle in ["schedule.interval", "schedule.refit_every", "detect.level"] {
         assert!(err.contains(needle), "{needle} missing: {err}");
     }
+}
+
+#[test]
+fn backtest_reports_every_model_and_the_auto_choice() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write_series(
+        dir.path(),
+        "s.csv",
+        (0..24 * 35).map(|i| Some(seasonal(i))),
+        1,
+    );
+    let out = viewcast(
+        &[
+            "backtest",
+            "--input",
+            f.to_str().unwrap(),
+            "--horizon",
+            "24",
+            "--folds",
+            "3",
+            "--format",
+            "json",
+        ],
+        dir.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let models: Vec<&str> = v["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["model"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        models,
+        vec![
+            "mstl_ets",
+            "seasonal_mean",
+            "ensemble",
+            "seasonal_naive",
+            "naive"
+        ]
+    );
+    for m in v["models"].as_array().unwrap() {
+        for k in ["mase", "rmae", "coverage", "fit_ms"] {
+            assert!(m[k].as_f64().is_some_and(f64::is_finite), "{k} of {m}");
+        }
+    }
+    let naive = v["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["model"] == "seasonal_naive")
+        .unwrap();
+    assert!((naive["rmae"].as_f64().unwrap() - 1.0).abs() < 1e-9);
+    assert!(models.contains(&v["auto"].as_str().unwrap()));
+    let table = viewcast(
+        &[
+            "backtest",
+            "--input",
+            f.to_str().unwrap(),
+            "--horizon",
+            "24",
+        ],
+        dir.path(),
+    );
+    assert!(String::from_utf8_lossy(&table.stdout).contains("auto would choose:"));
+    let short = write_series(dir.path(), "short.csv", (0..10).map(|i| Some(i as f64)), 1);
+    let out = viewcast(
+        &[
+            "backtest",
+            "--input",
+            short.to_str().unwrap(),
+            "--horizon",
+            "24",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2), "too short for one fold");
 }

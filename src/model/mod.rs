@@ -3,11 +3,14 @@
 //! A model is fitted on a gap-free series (see [`crate::series::interpolate`]) with the
 //! seasonal periods that apply, and the fitted model predicts points and intervals.
 
+pub mod backtest;
+mod ensemble;
 mod mstl;
 mod naive;
 
 use std::fmt;
 
+pub use ensemble::{Ensemble, SeasonalMean};
 pub use mstl::MstlEts;
 pub use naive::SeasonalNaive;
 
@@ -29,7 +32,16 @@ pub enum ModelError {
 pub type Result<T, E = ModelError> = std::result::Result<T, E>;
 
 /// Names of the models in the catalog, as configs and `--model` spell them.
-pub const NAMES: &[&str] = &["mstl_ets", "seasonal_naive", "naive"];
+pub const NAMES: &[&str] = &[
+    "mstl_ets",
+    "seasonal_mean",
+    "ensemble",
+    "seasonal_naive",
+    "naive",
+];
+
+/// The models `auto` chooses among by backtest, when the history has a seasonal period.
+pub const AUTO_CANDIDATES: &[&str] = &["mstl_ets", "seasonal_mean", "ensemble", "seasonal_naive"];
 
 /// Point forecasts with a central prediction interval at `level` percent.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,7 +55,7 @@ pub struct Prediction {
 impl Prediction {
     /// Orders the bounds around the point, clamps at zero for non-negative series, and
     /// rejects non-finite output so nothing downstream ever sees NaN.
-    fn tidy(mut self, non_negative: bool, model: &'static str) -> Result<Self> {
+    pub fn tidy(mut self, non_negative: bool, model: &'static str) -> Result<Self> {
         for i in 0..self.point.len() {
             let (p, l, u) = (self.point[i], self.lower[i], self.upper[i]);
             if !(p.is_finite() && l.is_finite() && u.is_finite()) {
@@ -106,6 +118,8 @@ impl std::str::FromStr for ModelSpec {
 pub fn by_name(name: &str) -> Result<Box<dyn Forecaster>> {
     match name {
         "mstl_ets" => Ok(Box::new(MstlEts)),
+        "ensemble" => Ok(Box::new(Ensemble)),
+        "seasonal_mean" => Ok(Box::new(SeasonalMean)),
         "seasonal_naive" => Ok(Box::new(SeasonalNaive::seasonal())),
         "naive" => Ok(Box::new(SeasonalNaive::naive())),
         other => Err(ModelError::Unknown(other.to_string())),

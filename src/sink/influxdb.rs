@@ -316,6 +316,7 @@ mod tests {
                         lower: vec![90.0, 91.0],
                         upper: vec![110.0, 112.0],
                     }],
+                    calibrated: true,
                 }),
                 anomalies: vec![
                     AnomalyRecord {

@@ -1,0 +1,147 @@
+//! Simple, robust models that earn their place on real series: the seasonal mean (the
+//! average of the last few cycles at the same phase, which shrugs off a one-off week) and an
+//! equal-weight ensemble of MSTL+ETS and the seasonal mean.
+
+use super::{z_for_level, Fitted, Forecaster, ModelError, MstlEts, Prediction, Result};
+
+/// Cycles averaged by the seasonal mean.
+const CYCLES: usize = 3;
+
+#[derive(Debug, Clone, Copy)]
+pub struct SeasonalMean;
+
+impl Forecaster for SeasonalMean {
+    fn name(&self) -> &'static str {
+        "seasonal_mean"
+    }
+
+    fn fit(&self, y: &[f64], periods: &[usize]) -> Result<Box<dyn Fitted>> {
+        let m = *periods.iter().max().ok_or(ModelError::TooShort {
+            model: self.name(),
+            have: y.len(),
+            need: 2,
+        })?;
+        // Keep at least one cycle after the first k to measure the rule's own error on.
+        let k = (y.len() / m).saturating_sub(1).min(CYCLES);
+        if k < 2 {
+            return Err(ModelError::TooShort {
+                model: self.name(),
+                have: y.len(),
+                need: 3 * m,
+            });
+        }
+        let n = y.len();
+        let profile: Vec<f64> = (0..m)
+            .map(|p| (1..=k).map(|j| y[n - j * m + p]).sum::<f64>() / k as f64)
+            .collect();
+        // One-step-of-a-cycle error of the same rule in sample, where k cycles precede.
+        let resid: Vec<f64> = (k * m..n)
+            .map(|t| y[t] - (1..=k).map(|j| y[t - j * m]).sum::<f64>() / k as f64)
+            .collect();
+        let sigma = if resid.is_empty() {
+            0.0
+        } else {
+            (resid.iter().map(|e| e * e).sum::<f64>() / resid.len() as f64).sqrt()
+        };
+        Ok(Box::new(FittedMean { profile, sigma, k }))
+    }
+}
+
+struct FittedMean {
+    profile: Vec<f64>,
+    sigma: f64,
+    k: usize,
+}
+
+impl Fitted for FittedMean {
+    fn name(&self) -> &'static str {
+        "seasonal_mean"
+    }
+
+    fn predict(&self, horizon: usize, level: f64) -> Result<Prediction> {
+        let m = self.profile.len();
+        let z = z_for_level(level);
+        let mut p = Prediction {
+            level,
+            point: vec![],
+            lower: vec![],
+            upper: vec![],
+        };
+        for h in 0..horizon {
+            let y = self.profile[h % m];
+            // Further cycles reuse the same profile: the error grows like a random walk in cycles.
+            let half = z * self.sigma * (1.0 + (h / m) as f64 / self.k as f64).sqrt();
+            p.point.push(y);
+            p.lower.push(y - half);
+            p.upper.push(y + half);
+        }
+        Ok(p)
+    }
+}
+
+/// The mean of MSTL+ETS and the seasonal mean, point and bounds alike.
+#[derive(Debug, Clone, Copy)]
+pub struct Ensemble;
+
+impl Forecaster for Ensemble {
+    fn name(&self) -> &'static str {
+        "ensemble"
+    }
+
+    fn fit(&self, y: &[f64], periods: &[usize]) -> Result<Box<dyn Fitted>> {
+        Ok(Box::new(FittedEnsemble(vec![
+            MstlEts.fit(y, periods)?,
+            SeasonalMean.fit(y, periods)?,
+        ])))
+    }
+}
+
+struct FittedEnsemble(Vec<Box<dyn Fitted>>);
+
+impl Fitted for FittedEnsemble {
+    fn name(&self) -> &'static str {
+        "ensemble"
+    }
+
+    fn predict(&self, horizon: usize, level: f64) -> Result<Prediction> {
+        let parts = self
+            .0
+            .iter()
+            .map(|f| f.predict(horizon, level))
+            .collect::<Result<Vec<_>>>()?;
+        let w = 1.0 / parts.len() as f64;
+        let avg = |get: fn(&Prediction) -> &Vec<f64>| {
+            (0..horizon)
+                .map(|i| parts.iter().map(|p| get(p)[i]).sum::<f64>() * w)
+                .collect()
+        };
+        Ok(Prediction {
+            level,
+            point: avg(|p| &p.point),
+            lower: avg(|p| &p.lower),
+            upper: avg(|p| &p.upper),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seasonal_mean_averages_the_last_cycles() {
+        // Three cycles of 0,1,2,3 with the last one shifted up by 3: the mean is +1.
+        let y: Vec<f64> = (0..16)
+            .map(|i| (i % 4) as f64 + if i >= 12 { 3.0 } else { 0.0 })
+            .collect();
+        let p = SeasonalMean
+            .fit(&y, &[4])
+            .unwrap()
+            .predict(4, 95.0)
+            .unwrap();
+        assert_eq!(p.point, vec![1.0, 2.0, 3.0, 4.0]);
+        // The interval reflects the rule's in-sample error (never zero width on noisy data).
+        assert!(p.upper[0] > p.point[0]);
+        assert!(SeasonalMean.fit(&y[..11], &[4]).is_err());
+    }
+}
