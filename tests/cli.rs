@@ -334,6 +334,38 @@ fn check_config_lists_every_problem_and_exits_2() {
         String::from_utf8_lossy(&ok.stderr)
     );
     assert!(String::from_utf8_lossy(&ok.stdout).contains("built-in default"));
+    // Every shipped config is valid (the InfluxDB ones with their environment given).
+    for name in ["influxdb-v1.toml", "influxdb-v2.toml"] {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("config")
+            .join(name);
+        let out = Command::new(env!("CARGO_BIN_EXE_viewcast"))
+            .args(["check-config", "--config", p.to_str().unwrap()])
+            .envs([
+                ("INFLUXDB_ORG", "org"),
+                ("INFLUXDB_BUCKET", "bucket"),
+                ("INFLUXDB_TOKEN", "token"),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let v2 = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/influxdb-v2.toml");
+    let out = Command::new(env!("CARGO_BIN_EXE_viewcast"))
+        .args(["check-config", "--config", v2.to_str().unwrap()])
+        .env_remove("INFLUXDB_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "the v2 config needs INFLUXDB_TOKEN"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("INFLUXDB_TOKEN"));
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/viewcast.toml");
     let ok = viewcast(
         &["check-config", "--config", shipped.to_str().unwrap()],

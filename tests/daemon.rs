@@ -82,6 +82,7 @@ fn embedded_default_end_to_end_with_restart() {
     let (code, body) = http(port, "GET", "/metrics").unwrap();
     assert_eq!(code, 200);
     assert!(body.contains("viewcast_anomaly_score{channel=\"sports\"}"));
+    prometheus_scrapes_every_channel(port, tmp.path());
 
     let (status, took) = d.terminate();
     assert!(status.success(), "exit status {status:?}");
@@ -101,4 +102,52 @@ fn embedded_default_end_to_end_with_restart() {
     d.wait_ready(Duration::from_secs(60));
     let (status, _) = d.terminate();
     assert!(status.success());
+}
+
+/// A real Prometheus server scrapes the daemon; its query API returns
+/// `viewcast_anomaly_score` for every channel.
+fn prometheus_scrapes_every_channel(daemon_port: u16, dir: &std::path::Path) {
+    let port = common::free_port();
+    let config = dir.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: viewcast\n    static_configs:\n      - targets: ['127.0.0.1:{daemon_port}']\n"),
+    )
+    .unwrap();
+    let mut prom = std::process::Command::new("prometheus")
+        .args([
+            &format!("--config.file={}", config.display()),
+            &format!("--storage.tsdb.path={}", dir.join("prometheus-data").display()),
+            &format!("--web.listen-address=127.0.0.1:{port}"),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("prometheus is not installed: run ./tests/run-all.sh, which installs Debian's prometheus");
+    let result = common::wait_for(
+        "Prometheus to return every channel's anomaly score",
+        Duration::from_secs(60),
+        || {
+            let (code, v) = http(port, "GET", "/api/v1/query?query=viewcast_anomaly_score")
+                .and_then(|(c, b)| {
+                    serde_json::from_str::<serde_json::Value>(&b)
+                        .ok()
+                        .map(|v| (c, v))
+                })?;
+            let r = v["data"]["result"].as_array()?.clone();
+            (code == 200 && r.len() == 12).then_some(r)
+        },
+    );
+    let _ = prom.kill();
+    let _ = prom.wait();
+    let mut channels: Vec<&str> = result
+        .iter()
+        .map(|s| s["metric"]["channel"].as_str().unwrap())
+        .collect();
+    channels.sort();
+    assert_eq!(channels.len(), 12);
+    assert!(channels.contains(&"news") && channels.contains(&"sports"));
+    assert!(result
+        .iter()
+        .all(|s| s["value"][1].as_str().unwrap().parse::<f64>().is_ok()));
 }

@@ -583,3 +583,110 @@ fn silent_channels_are_retired_and_come_back_with_new_data() {
         .expect("gone is back");
     assert_eq!(gone.points.len(), 44);
 }
+
+/// A batch InfluxDB refuses (4xx: bad data, unknown bucket) is logged, counted and dropped,
+/// not retried forever; a 5xx keeps it.
+#[test]
+fn rejected_batches_are_counted_and_dropped_not_retried() {
+    use common::influx2_stub::{Influx2Stub, ORG, TOKEN};
+    use std::sync::Arc;
+    use viewcast::influx::v2::{Client2, Conn2};
+    use viewcast::influx::Backend;
+    use viewcast::metrics::Metrics;
+    use viewcast::scheduler::Health;
+    use viewcast::sink::influxdb::{InfluxSink, Layout};
+    use viewcast::sink::{AnomalyRecord, CycleOutput, SeriesOutput, SeriesState, Sink, Status};
+    use viewcast::store::{SpoolFull, Store};
+
+    let stub = Influx2Stub::start(BTreeMap::new());
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let metrics = Arc::new(Metrics::new(&["channel".into()], 10).unwrap());
+    let conn = |bucket: &str| Conn2 {
+        url: stub.url(),
+        org: ORG.into(),
+        bucket: bucket.into(),
+        token: viewcast::config::Secret::new(TOKEN),
+        timeout: Duration::from_secs(5),
+    };
+    let layout = Layout {
+        forecast_measurement: "viewcast_forecast".into(),
+        anomaly_measurement: "viewcast_anomaly".into(),
+        level: 95.0,
+        batch_lines: 1,
+        spool_max_points: 100,
+        on_spool_full: SpoolFull::DropOldest,
+    };
+    let out = CycleOutput {
+        generated_at: 0,
+        series: vec![SeriesOutput {
+            key: viewcast::series::SeriesKey::new([("channel", "news")]),
+            state: SeriesState {
+                status: Status::Ok,
+                reason: None,
+                model: None,
+                step: 3600,
+                last_point: None,
+                last_fit: None,
+                scored_through: None,
+            },
+            forecast: None,
+            anomalies: (0..3)
+                .map(|i| AnomalyRecord {
+                    time: i * 3600,
+                    value: 1.0,
+                    yhat: 1.0,
+                    yhat_lower: 0.0,
+                    yhat_upper: 2.0,
+                    score: 0.0,
+                    is_anomaly: false,
+                    detector: "interval".into(),
+                })
+                .collect(),
+        }],
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // Unknown bucket: the stub answers 404, as 2.x does.
+    let sink = InfluxSink::new(
+        "bad".into(),
+        Backend::V2(Client2::new(conn("no-such-bucket")).unwrap()),
+        store.clone(),
+        layout.clone(),
+        metrics.clone(),
+        Arc::new(Health::default()),
+    );
+    rt.block_on(sink.write(&out)).unwrap();
+    assert_eq!(store.spool_pending("bad").unwrap(), 3);
+    assert!(
+        rt.block_on(sink.drain()),
+        "a 4xx is not a reason to stop draining"
+    );
+    assert_eq!(
+        store.spool_pending("bad").unwrap(),
+        0,
+        "rejected batches are dropped"
+    );
+    assert!(metrics
+        .render()
+        .contains("viewcast_errors_total{stage=\"sink\"} 3"));
+    // 5xx: kept for a retry.
+    stub.set_writes_down(true);
+    let good = InfluxSink::new(
+        "good".into(),
+        Backend::V2(Client2::new(conn(common::influx2_stub::BUCKET)).unwrap()),
+        store.clone(),
+        layout,
+        metrics,
+        Arc::new(Health::default()),
+    );
+    rt.block_on(good.write(&out)).unwrap();
+    assert!(!rt.block_on(good.drain()));
+    assert_eq!(store.spool_pending("good").unwrap(), 3);
+    stub.set_writes_down(false);
+    assert!(rt.block_on(good.drain()));
+    assert_eq!(store.spool_pending("good").unwrap(), 0);
+    assert_eq!(stub.lines().len(), 3);
+}

@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the test suites talk to (real servers, not stubs), installed when missing:
-# influxdb (1.6: influxd for tests/influxdb.rs).
-packages=(influxdb)
+# influxdb (1.6: influxd for tests/influxdb.rs) and prometheus (the server scrapes the daemon in
+# tests/daemon.rs; promtool unit-tests the alerting rules).
+packages=(influxdb prometheus)
 need=()
 for pkg in "${packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
@@ -17,4 +18,5 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need[@]}"
 fi
 
+(cd deploy/prometheus && promtool check rules alerts.yml && promtool test rules alerts_test.yml)
 cargo test --locked --all-targets
