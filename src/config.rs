@@ -213,6 +213,9 @@ pub struct DetectConfig {
     pub detectors: Vec<String>,
     pub level: f64,
     pub threshold: f64,
+    pub confirm: usize,
+    pub instant_score: f64,
+    pub release: f64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -323,7 +326,7 @@ impl Default for ModelConfig {
             window: "28d".into(),
             min_points: 48,
             non_negative: true,
-            select_every: "1d".into(),
+            select_every: "7d".into(),
             backtest_folds: 3,
         }
     }
@@ -335,6 +338,9 @@ impl Default for DetectConfig {
             detectors: vec!["interval".into()],
             level: 99.0,
             threshold: 1.0,
+            confirm: 2,
+            instant_score: 3.0,
+            release: 0.8,
         }
     }
 }
@@ -559,6 +565,15 @@ fn validate(config: Config, origin: &str) -> Result<Settings, Vec<String>> {
     if m.periods.iter().any(|p| *p < 2) {
         problems.push("model.periods: a period is at least 2 steps".into());
     }
+    if config.detect.confirm == 0 {
+        problems.push("detect.confirm: at least 1".into());
+    }
+    if !(config.detect.release > 0.0 && config.detect.release <= 1.0) {
+        problems.push("detect.release: a fraction of the threshold in (0, 1]".into());
+    }
+    if !(config.detect.instant_score >= config.detect.threshold) {
+        problems.push("detect.instant_score: must be at least detect.threshold".into());
+    }
     if m.min_points < 3 {
         problems.push("model.min_points: at least 3".into());
     }
@@ -755,6 +770,12 @@ fn validate(config: Config, origin: &str) -> Result<Settings, Vec<String>> {
         threshold: config.detect.threshold,
         select_every_secs,
         backtest_folds: m.backtest_folds,
+        events: crate::detect::events::EventRules {
+            threshold: config.detect.threshold,
+            confirm: config.detect.confirm,
+            instant: config.detect.instant_score,
+            release: config.detect.release,
+        },
     };
     Ok(Settings {
         origin: origin.to_string(),

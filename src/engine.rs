@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::detect::events::{Event, EventRules, EventTracker};
 use crate::detect::{DetectorSet, Expected, Verdict};
 use crate::model::{self, backtest, ModelError, ModelSpec, Prediction};
 use crate::series::{infer_periods, interpolate, supported_periods, Point};
@@ -35,6 +36,8 @@ pub struct EngineSettings {
     pub select_every_secs: i64,
     /// Rolling-origin folds of that backtest.
     pub backtest_folds: usize,
+    /// When flagged observations form an event.
+    pub events: EventRules,
 }
 
 impl Default for EngineSettings {
@@ -52,8 +55,9 @@ impl Default for EngineSettings {
             non_negative: true,
             detectors: vec!["interval".into()],
             threshold: 1.0,
-            select_every_secs: 86_400,
+            select_every_secs: 7 * 86_400,
             backtest_folds: 3,
+            events: EventRules::default(),
         }
     }
 }
@@ -125,6 +129,8 @@ pub struct Ingested {
     pub error: Option<ModelError>,
     /// True when a new forecast replaced the previous one.
     pub refitted: bool,
+    /// Events opened, extended or closed, in their latest state.
+    pub events: Vec<Event>,
 }
 
 /// The state of one series.
@@ -139,11 +145,13 @@ pub struct SeriesEngine {
     forecast: Option<ForecastSet>,
     detectors: DetectorSet,
     selection: Option<Selection>,
+    events: EventTracker,
 }
 
 impl SeriesEngine {
     pub fn new(settings: Arc<EngineSettings>, step: i64) -> Self {
         let detectors = DetectorSet::new(&settings.detectors, settings.threshold);
+        let event_rules = settings.events;
         Self {
             settings,
             step: step.max(1),
@@ -154,6 +162,7 @@ impl SeriesEngine {
             forecast: None,
             detectors,
             selection: None,
+            events: EventTracker::new(event_rules),
         }
     }
 
@@ -224,8 +233,14 @@ impl SeriesEngine {
                 if !covered && self.enough_data() {
                     self.refit(&mut out);
                 }
-                let ev = self.evaluate(p);
+                let (ev, event) = self.evaluate(p);
                 out.evaluated.push(ev);
+                if let Some(e) = event {
+                    match out.events.iter_mut().find(|x| x.start == e.start) {
+                        Some(x) => *x = e,
+                        None => out.events.push(e),
+                    }
+                }
                 self.scored_through = p.ts;
             }
             self.push(p);
@@ -265,7 +280,7 @@ impl SeriesEngine {
         tail.iter().filter(|v| v.is_finite()).count() >= self.settings.min_points.max(1)
     }
 
-    fn evaluate(&mut self, p: Point) -> Evaluated {
+    fn evaluate(&mut self, p: Point) -> (Evaluated, Option<Event>) {
         let expected = self
             .forecast
             .as_ref()
@@ -280,14 +295,19 @@ impl SeriesEngine {
         // Until its intervals have been checked on held-out data (warm-up), a forecast
         // scores observations but flags none.
         let calibrated = self.forecast.as_ref().is_some_and(|f| f.calibrated);
-        let is_anomaly = calibrated && verdict.score >= self.detectors.threshold();
-        Evaluated {
+        let (is_anomaly, event) = if calibrated {
+            self.events.observe(p.ts, &verdict)
+        } else {
+            (false, None)
+        };
+        let ev = Evaluated {
             ts: p.ts,
             value: p.value,
             expected,
             verdict,
             is_anomaly,
-        }
+        };
+        (ev, event)
     }
 
     fn push(&mut self, p: Point) {

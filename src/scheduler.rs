@@ -272,6 +272,7 @@ impl Scheduler {
                     state,
                     forecast: None,
                     anomalies: vec![],
+                    events: vec![],
                 });
             }
         }
@@ -319,6 +320,7 @@ impl Scheduler {
                         state,
                         forecast: None,
                         anomalies: vec![],
+                        events: vec![],
                     }
                 }
             };
@@ -467,6 +469,7 @@ impl Scheduler {
             state,
             forecast,
             anomalies,
+            events: ing.events,
         }
     }
 

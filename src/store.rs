@@ -46,6 +46,9 @@ CREATE TABLE IF NOT EXISTS anomaly (
     lower REAL NOT NULL, upper REAL NOT NULL, score REAL NOT NULL, is_anomaly INTEGER NOT NULL,
     detector TEXT NOT NULL, PRIMARY KEY (key, time)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS anomaly_time ON anomaly (time);
+CREATE TABLE IF NOT EXISTS event (
+    key TEXT NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL, peak REAL NOT NULL,
+    detector TEXT NOT NULL, open INTEGER NOT NULL, PRIMARY KEY (key, start)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS spool (
     id INTEGER PRIMARY KEY AUTOINCREMENT, sink TEXT NOT NULL, points INTEGER NOT NULL,
     lines TEXT NOT NULL, created INTEGER NOT NULL);
@@ -65,6 +68,17 @@ pub struct SeriesRow {
 pub struct StoredForecast {
     pub generated_at: i64,
     pub set: ForecastSet,
+}
+
+/// A stored anomaly event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub key: SeriesKey,
+    pub start: i64,
+    pub end: i64,
+    pub peak: f64,
+    pub detector: String,
+    pub open: bool,
 }
 
 /// A stored evaluated observation.
@@ -169,6 +183,9 @@ impl Store {
                     "INSERT OR REPLACE INTO anomaly (key, time, value, yhat, lower, upper, score, is_anomaly, detector)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 )?;
+                let mut ins_e = tx.prepare_cached(
+                    "INSERT OR REPLACE INTO event (key, start, end, peak, detector, open) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?;
                 for s in &out.series {
                     let key = s.key.to_string();
                     let tags = serde_json::to_string(s.key.tags()).unwrap_or_else(|_| "{}".into());
@@ -184,6 +201,9 @@ impl Store {
                             }
                         }
                     }
+                    for e in &s.events {
+                        ins_e.execute(params![key, e.start, e.end, e.peak, e.detector, e.open])?;
+                    }
                     for a in &s.anomalies {
                         ins_a.execute(params![key, a.time, a.value, a.yhat, a.yhat_lower, a.yhat_upper, a.score, a.is_anomaly, a.detector])?;
                     }
@@ -193,9 +213,40 @@ impl Store {
         })
     }
 
+    /// Events overlapping `[since, until]` with a peak of at least `min_score`, oldest first.
+    pub fn events(
+        &self,
+        since: i64,
+        until: i64,
+        min_score: f64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>> {
+        self.with_reader(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT s.tags, e.start, e.end, e.peak, e.detector, e.open FROM event e JOIN series s ON s.key = e.key
+                 WHERE e.end >= ?1 AND e.start <= ?2 AND e.peak >= ?3 ORDER BY e.start, e.key LIMIT ?4",
+            )?;
+            let rows = st.query_map(params![since, until, min_score, limit as i64], |r| {
+                let tags: String = r.get(0)?;
+                Ok(StoredEvent {
+                    key: SeriesKey(serde_json::from_str(&tags).unwrap_or_default()),
+                    start: r.get(1)?,
+                    end: r.get(2)?,
+                    peak: r.get(3)?,
+                    detector: r.get(4)?,
+                    open: r.get(5)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
     /// Deletes evaluated observations older than `before`.
     pub fn prune(&self, before: i64) -> Result<usize> {
-        self.with_writer(|c| c.execute("DELETE FROM anomaly WHERE time < ?1", [before]))
+        self.with_writer(|c| {
+            c.execute("DELETE FROM event WHERE end < ?1", [before])?;
+            c.execute("DELETE FROM anomaly WHERE time < ?1", [before])
+        })
     }
 
     pub fn series(&self) -> Result<Vec<SeriesRow>> {
@@ -462,6 +513,13 @@ mod tests {
                     is_anomaly: true,
                     detector: "interval".into(),
                 }],
+                events: vec![crate::detect::events::Event {
+                    start: 3600,
+                    end: 7200,
+                    peak: 5.0,
+                    detector: "interval",
+                    open: true,
+                }],
             }],
         }
     }
@@ -486,6 +544,13 @@ mod tests {
         assert_eq!(a.len(), 1);
         assert_eq!(a[0].record, output().series[0].anomalies[0]);
         assert!(s.anomalies(0, i64::MAX, 6.0, 100).unwrap().is_empty());
+        let ev = s.events(7000, i64::MAX, 1.0, 100).unwrap();
+        assert_eq!(ev.len(), 1);
+        assert_eq!(
+            (ev[0].start, ev[0].end, ev[0].peak, ev[0].open),
+            (3600, 7200, 5.0, true)
+        );
+        assert!(s.events(7201, i64::MAX, 1.0, 100).unwrap().is_empty());
         assert_eq!(s.prune(10_000).unwrap(), 1);
     }
 

@@ -643,6 +643,7 @@ fn rejected_batches_are_counted_and_dropped_not_retried() {
                     detector: "interval".into(),
                 })
                 .collect(),
+            events: vec![],
         }],
     };
     let rt = tokio::runtime::Builder::new_current_thread()

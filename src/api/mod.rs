@@ -329,7 +329,24 @@ async fn anomalies(
             })
         })
         .collect();
-    Ok(Json(json!({ "anomalies": list })).into_response())
+    let store = s.store.clone();
+    let events = blocking(move || store.events(since, until, min_score, limit as usize)).await?;
+    let events: Vec<Value> = events
+        .iter()
+        .filter(|e| keys.contains(&e.key.to_string()))
+        .map(|e| {
+            json!({
+                "key": e.key.to_string(),
+                "tags": e.key.tags(),
+                "start": rfc3339(e.start),
+                "end": rfc3339(e.end),
+                "peak_score": e.peak,
+                "detector": e.detector,
+                "open": e.open,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "anomalies": list, "events": events })).into_response())
 }
 
 /// Constant-time comparison, so response timing says nothing about the token.

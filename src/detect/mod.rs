@@ -1,6 +1,8 @@
 //! Anomaly detectors: each scores an observation against what was expected of it
 //! (≥ 1 = anomalous); a set of detectors reports the highest score and which detector drove it.
 
+pub mod events;
+
 use std::fmt;
 
 /// What the forecast made before an observation expected of it.

@@ -340,6 +340,7 @@ mod tests {
                         detector: "interval".into(),
                     },
                 ],
+                events: vec![],
             }],
         };
         let layout = Layout {

@@ -80,6 +80,8 @@ pub struct SeriesOutput {
     /// A new forecast, when the series was refitted this cycle.
     pub forecast: Option<ForecastSet>,
     pub anomalies: Vec<AnomalyRecord>,
+    /// Anomaly events opened, extended or closed this cycle.
+    pub events: Vec<crate::detect::events::Event>,
 }
 
 /// Everything one cycle produced.
