@@ -571,7 +571,8 @@ fn validate(config: Config, origin: &str) -> Result<Settings, Vec<String>> {
     if !(config.detect.release > 0.0 && config.detect.release <= 1.0) {
         problems.push("detect.release: a fraction of the threshold in (0, 1]".into());
     }
-    if !(config.detect.instant_score >= config.detect.threshold) {
+    if config.detect.instant_score.is_nan() || config.detect.instant_score < config.detect.threshold
+    {
         problems.push("detect.instant_score: must be at least detect.threshold".into());
     }
     if m.min_points < 3 {

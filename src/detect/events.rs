@@ -114,7 +114,7 @@ mod tests {
     #[test]
     fn a_single_blip_is_not_an_event_but_a_big_one_is() {
         let mut t = EventTracker::new(EventRules::default());
-        assert_eq!(t.observe(0, &v(1.5)).0, false);
+        assert!(!t.observe(0, &v(1.5)).0);
         assert_eq!(t.observe(1, &v(0.2)), (false, None));
         let (flag, e) = t.observe(2, &v(5.0));
         assert!(flag);
