@@ -83,6 +83,7 @@ fn embedded_default_end_to_end_with_restart() {
     assert_eq!(code, 200);
     assert!(body.contains("viewcast_anomaly_score{channel=\"sports\"}"));
     prometheus_scrapes_every_channel(port, tmp.path());
+    page_draws_every_channel_in_chromium(port, tmp.path());
 
     let (status, took) = d.terminate();
     assert!(status.success(), "exit status {status:?}");
@@ -150,4 +151,73 @@ fn prometheus_scrapes_every_channel(daemon_port: u16, dir: &std::path::Path) {
     assert!(result
         .iter()
         .all(|s| s["value"][1].as_str().unwrap().parse::<f64>().is_ok()));
+}
+
+fn chromium(dir: &std::path::Path, extra: &[&str], url: &str) -> std::process::Output {
+    let profile = dir.join("chromium-profile");
+    std::process::Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--disable-quic",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args([
+            "--virtual-time-budget=20000",
+            "--run-all-compositor-stages-before-draw",
+        ])
+        .args(extra)
+        .arg(url)
+        .output()
+        .expect(
+            "chromium is not installed: run ./tests/run-all.sh, which installs Debian's chromium",
+        )
+}
+
+/// The page at `/` in real headless Chromium: every channel's chart is drawn from the REST
+/// API with no script error; a screenshot is kept in target/tmp/viewcast-page.png.
+fn page_draws_every_channel_in_chromium(port: u16, dir: &std::path::Path) {
+    let url = format!("http://127.0.0.1:{port}/");
+    let out = chromium(dir, &["--dump-dom"], &url);
+    let dom = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        dom.contains("data-done=\"1\""),
+        "the page's script did not finish: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!dom.contains("data-errors="), "script errors: {dom}");
+    assert!(
+        dom.contains("data-charts=\"12\""),
+        "not every chart was drawn"
+    );
+    assert_eq!(
+        dom.matches("class=\"band\"").count(),
+        12,
+        "a forecast band per channel"
+    );
+    assert_eq!(dom.matches("class=\"actual\"").count(), 12);
+    assert!(
+        dom.contains("class=\"anomaly\""),
+        "the injected anomalies are marked"
+    );
+    let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("viewcast-page.png");
+    let out = chromium(
+        dir,
+        &[
+            &format!("--screenshot={}", shot.display()),
+            "--window-size=1400,1800",
+        ],
+        &url,
+    );
+    assert!(
+        out.status.success() && shot.exists(),
+        "no screenshot: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("screenshot: {}", shot.display());
 }

@@ -6,8 +6,8 @@ cd "$(dirname "$0")/.."
 
 # Debian packages the test suites talk to (real servers, not stubs), installed when missing:
 # influxdb (1.6: influxd for tests/influxdb.rs) and prometheus (the server scrapes the daemon in
-# tests/daemon.rs; promtool unit-tests the alerting rules).
-packages=(influxdb prometheus)
+# tests/daemon.rs; promtool unit-tests the alerting rules) and chromium (loads the page at /).
+packages=(influxdb prometheus chromium)
 need=()
 for pkg in "${packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
