@@ -2,6 +2,7 @@
 //! call it with `oneshot` and no socket.
 
 mod error;
+pub mod openapi;
 mod params;
 
 use std::collections::BTreeSet;
@@ -39,15 +40,26 @@ pub struct AppState {
 }
 
 pub fn app(state: AppState) -> Router {
-    Router::new()
-        .route("/", get(page))
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .route("/api/v1/series", get(series))
-        .route("/api/v1/forecast", get(forecast))
-        .route("/api/v1/anomalies", get(anomalies))
-        .route("/api/v1/refit", post(refit))
+    let mut router = Router::new();
+    // Every route comes from the documented table, so openapi.json lists exactly what is served.
+    for r in openapi::ROUTES {
+        router = match (r.method, r.path) {
+            ("get", "/") => router.route(r.path, get(page)),
+            ("get", "/healthz") => router.route(r.path, get(|| async { "ok\n" })),
+            ("get", "/readyz") => router.route(r.path, get(readyz)),
+            ("get", "/metrics") => router.route(r.path, get(metrics)),
+            ("get", "/api/v1/series") => router.route(r.path, get(series)),
+            ("get", "/api/v1/forecast") => router.route(r.path, get(forecast)),
+            ("get", "/api/v1/anomalies") => router.route(r.path, get(anomalies)),
+            ("post", "/api/v1/refit") => router.route(r.path, post(refit)),
+            ("get", "/api/v1/openapi.json") => {
+                router.route(r.path, get(|| async { Json(openapi::document()) }))
+            }
+            // A documented route without a handler is a programming error caught by the tests.
+            _ => router,
+        };
+    }
+    router
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .with_state(state)
 }
@@ -549,6 +561,55 @@ mod tests {
             "{metrics}"
         );
         assert!(metrics.contains("viewcast_cycles_total{result=\"ok\"} 1"));
+    }
+
+    #[tokio::test]
+    async fn every_documented_route_is_served_and_in_openapi() {
+        let (_dir, state, mut sched) = setup("").await;
+        sched
+            .cycle(&tokio_util::sync::CancellationToken::new())
+            .await;
+        let (code, body) = call(&state, "GET", "/api/v1/openapi.json", None).await;
+        assert_eq!(code, StatusCode::OK);
+        let doc = json(&body);
+        assert_eq!(doc["openapi"], "3.0.3");
+        let paths = doc["paths"].as_object().unwrap();
+        assert_eq!(paths.len(), openapi::ROUTES.len());
+        for r in openapi::ROUTES {
+            assert!(
+                paths[r.path][r.method].is_object(),
+                "{} {} missing from openapi.json",
+                r.method,
+                r.path
+            );
+            let (code, _) = call(&state, &r.method.to_uppercase(), r.path, None).await;
+            assert_ne!(
+                code,
+                StatusCode::NOT_FOUND,
+                "{} {} is documented but not served",
+                r.method,
+                r.path
+            );
+            assert_ne!(
+                code,
+                StatusCode::METHOD_NOT_ALLOWED,
+                "{} {}",
+                r.method,
+                r.path
+            );
+        }
+        for p in ["/api/v1/forecast", "/api/v1/anomalies"] {
+            let names: Vec<&str> = paths[p]["get"]["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x["name"].as_str().unwrap())
+                .collect();
+            assert!(
+                names.contains(&"format") && names.contains(&"tags"),
+                "{p}: {names:?}"
+            );
+        }
     }
 
     #[tokio::test]
