@@ -394,6 +394,17 @@ fn read_series(input: &Path) -> Result<(csvio::Table, i64), CliError> {
     Ok((table, step))
 }
 
+/// A CLI input series: its table, time step, points and whether it is never negative.
+fn read_points(input: &Path) -> Result<(csvio::Table, i64, Vec<Point>, bool), CliError> {
+    let (table, step) = read_series(input)?;
+    let points: Vec<Point> = table.rows.iter().map(|r| r.point).collect();
+    let non_negative = points
+        .iter()
+        .filter(|p| p.value.is_finite())
+        .all(|p| p.value >= 0.0);
+    Ok((table, step, points, non_negative))
+}
+
 fn cli_settings(
     model: &str,
     period: Option<Vec<usize>>,
@@ -430,12 +441,7 @@ fn forecast(
             "--level: {level} is not a percentage between 0 and 100"
         )));
     }
-    let (table, step) = read_series(input)?;
-    let points: Vec<Point> = table.rows.iter().map(|r| r.point).collect();
-    let non_negative = points
-        .iter()
-        .filter(|p| p.value.is_finite())
-        .all(|p| p.value >= 0.0);
+    let (table, step, points, non_negative) = read_points(input)?;
     let mut settings = cli_settings(model, period, non_negative)?;
     settings.horizon_secs = horizon as i64 * step;
     settings.levels = vec![level];
@@ -490,12 +496,7 @@ fn detect(
     model: &str,
     period: Option<Vec<usize>>,
 ) -> Result<(), CliError> {
-    let (table, step) = read_series(input)?;
-    let points: Vec<Point> = table.rows.iter().map(|r| r.point).collect();
-    let non_negative = points
-        .iter()
-        .filter(|p| p.value.is_finite())
-        .all(|p| p.value >= 0.0);
+    let (table, step, points, non_negative) = read_points(input)?;
     let settings = cli_settings(model, period, non_negative)?;
     let mut engine = SeriesEngine::new(Arc::new(settings), step);
     let out = engine.ingest(&points, i64::MIN);

@@ -2,7 +2,7 @@
 //! average of the last few cycles at the same phase, which shrugs off a one-off week) and an
 //! equal-weight ensemble of MSTL+ETS and the seasonal mean.
 
-use super::{z_for_level, Fitted, Forecaster, ModelError, MstlEts, Prediction, Result};
+use super::{Fitted, Forecaster, ModelError, MstlEts, Prediction, Result};
 
 /// Cycles averaged by the seasonal mean.
 const CYCLES: usize = 3;
@@ -59,23 +59,15 @@ impl Fitted for FittedMean {
     }
 
     fn predict(&self, horizon: usize, level: f64) -> Result<Prediction> {
-        let m = self.profile.len();
-        let z = z_for_level(level);
-        let mut p = Prediction {
+        // Further cycles reuse the same profile: the error grows like a random walk in cycles.
+        let k = self.k as f64;
+        Ok(super::naive::repeat_profile(
+            &self.profile,
+            self.sigma,
+            horizon,
             level,
-            point: vec![],
-            lower: vec![],
-            upper: vec![],
-        };
-        for h in 0..horizon {
-            let y = self.profile[h % m];
-            // Further cycles reuse the same profile: the error grows like a random walk in cycles.
-            let half = z * self.sigma * (1.0 + (h / m) as f64 / self.k as f64).sqrt();
-            p.point.push(y);
-            p.lower.push(y - half);
-            p.upper.push(y + half);
-        }
-        Ok(p)
+            |cycles| 1.0 + cycles as f64 / k,
+        ))
     }
 }
 

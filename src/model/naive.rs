@@ -72,24 +72,41 @@ impl Fitted for FittedNaive {
     }
 
     fn predict(&self, horizon: usize, level: f64) -> Result<Prediction> {
-        let m = self.last.len();
-        let z = z_for_level(level);
-        let mut p = Prediction {
+        // Each further cycle adds one more step of seasonal-random-walk variance.
+        Ok(repeat_profile(
+            &self.last,
+            self.sigma,
+            horizon,
             level,
-            point: vec![],
-            lower: vec![],
-            upper: vec![],
-        };
-        for h in 0..horizon {
-            let y = self.last[h % m];
-            // Each further cycle adds one more step of seasonal-random-walk variance.
-            let half = z * self.sigma * ((h / m + 1) as f64).sqrt();
-            p.point.push(y);
-            p.lower.push(y - half);
-            p.upper.push(y + half);
-        }
-        Ok(p)
+            |cycles| (cycles + 1) as f64,
+        ))
     }
+}
+
+/// Repeats `profile` cycle after cycle with an interval of ±z·σ·√growth(completed cycles).
+pub(super) fn repeat_profile(
+    profile: &[f64],
+    sigma: f64,
+    horizon: usize,
+    level: f64,
+    growth: impl Fn(usize) -> f64,
+) -> Prediction {
+    let m = profile.len().max(1);
+    let z = z_for_level(level);
+    let mut p = Prediction {
+        level,
+        point: vec![],
+        lower: vec![],
+        upper: vec![],
+    };
+    for h in 0..horizon {
+        let y = profile[h % m];
+        let half = z * sigma * growth(h / m).sqrt();
+        p.point.push(y);
+        p.lower.push(y - half);
+        p.upper.push(y + half);
+    }
+    p
 }
 
 #[cfg(test)]
