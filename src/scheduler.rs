@@ -108,6 +108,17 @@ pub struct Scheduler {
 
 type Job = (SeriesKey, i64, Vec<Point>, i64, bool);
 
+/// What one series' blocking job hands back to the cycle.
+struct JobResult {
+    ing: Ingested,
+    forecast: Option<crate::engine::ForecastSet>,
+    last_point: Option<i64>,
+    scored_through: Option<i64>,
+    has_forecast: bool,
+    step: i64,
+    backtest_mase: Option<f64>,
+}
+
 impl Scheduler {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -242,14 +253,15 @@ impl Scheduler {
                         } else {
                             None
                         };
-                        (
-                            out,
-                            fc,
-                            e.last_ts(),
-                            e.scored_through(),
-                            e.forecast().is_some(),
-                            e.step(),
-                        )
+                        JobResult {
+                            ing: out,
+                            forecast: fc,
+                            last_point: e.last_ts(),
+                            scored_through: e.scored_through(),
+                            has_forecast: e.forecast().is_some(),
+                            step: e.step(),
+                            backtest_mase: e.selection().map(|s| s.mase),
+                        }
                     });
                     Some((key, job.await))
                 }
@@ -282,19 +294,7 @@ impl Scheduler {
             };
             let prev = self.known.get(&key).map(|k| k.state.clone());
             let state_out = match result {
-                Ok((ing, forecast, last_point, scored_through, has_forecast, step)) => self
-                    .record_series(
-                        &key,
-                        ing,
-                        forecast,
-                        last_point,
-                        scored_through,
-                        has_forecast,
-                        step,
-                        prev,
-                        now,
-                        &mut report,
-                    ),
+                Ok(job) => self.record_series(&key, job, prev, now, &mut report),
                 Err(e) => {
                     let reason = if e.is_panic() {
                         "panicked while modelling (see logs)".to_string()
@@ -312,6 +312,7 @@ impl Scheduler {
                         last_point: None,
                         last_fit: None,
                         scored_through: None,
+                        backtest_mase: None,
                     });
                     state.status = Status::Error;
                     state.reason = Some(reason);
@@ -379,20 +380,23 @@ impl Scheduler {
         report
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn record_series(
         &self,
         key: &SeriesKey,
-        ing: Ingested,
-        forecast: Option<crate::engine::ForecastSet>,
-        last_point: Option<i64>,
-        scored_through: Option<i64>,
-        has_forecast: bool,
-        step: i64,
+        job: JobResult,
         prev: Option<SeriesState>,
         now: i64,
         report: &mut CycleReport,
     ) -> SeriesOutput {
+        let JobResult {
+            ing,
+            forecast,
+            last_point,
+            scored_through,
+            has_forecast,
+            step,
+            backtest_mase,
+        } = job;
         for s in &ing.fit_secs {
             self.metrics.fit_duration.observe(*s);
         }
@@ -463,6 +467,7 @@ impl Scheduler {
                 prev_fit
             },
             scored_through,
+            backtest_mase: backtest_mase.or(prev.as_ref().and_then(|p| p.backtest_mase)),
         };
         SeriesOutput {
             key: key.clone(),

@@ -36,7 +36,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS series (
     key TEXT PRIMARY KEY, tags TEXT NOT NULL, status TEXT NOT NULL, reason TEXT, model TEXT,
     step INTEGER NOT NULL, last_point INTEGER, last_fit INTEGER, scored_through INTEGER,
-    generated_at INTEGER, fit_through INTEGER);
+    generated_at INTEGER, fit_through INTEGER, backtest_mase REAL);
 CREATE TABLE IF NOT EXISTS forecast (
     key TEXT NOT NULL, level REAL NOT NULL, time INTEGER NOT NULL,
     yhat REAL NOT NULL, lower REAL NOT NULL, upper REAL NOT NULL,
@@ -170,11 +170,12 @@ impl Store {
             let tx = c.transaction()?;
             {
                 let mut upsert = tx.prepare_cached(
-                    "INSERT INTO series (key, tags, status, reason, model, step, last_point, last_fit, scored_through)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                    "INSERT INTO series (key, tags, status, reason, model, step, last_point, last_fit, scored_through, backtest_mase)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
                      ON CONFLICT(key) DO UPDATE SET tags=excluded.tags, status=excluded.status,
                        reason=excluded.reason, model=COALESCE(excluded.model, series.model), step=excluded.step,
-                       last_point=excluded.last_point, last_fit=excluded.last_fit, scored_through=excluded.scored_through",
+                       last_point=excluded.last_point, last_fit=excluded.last_fit, scored_through=excluded.scored_through,
+                       backtest_mase=COALESCE(excluded.backtest_mase, series.backtest_mase)",
                 )?;
                 let mut set_gen = tx.prepare_cached("UPDATE series SET generated_at = ?2, fit_through = ?3, model = ?4 WHERE key = ?1")?;
                 let mut clear = tx.prepare_cached("DELETE FROM forecast WHERE key = ?1")?;
@@ -190,7 +191,7 @@ impl Store {
                     let key = s.key.to_string();
                     let tags = serde_json::to_string(s.key.tags()).unwrap_or_else(|_| "{}".into());
                     let st = &s.state;
-                    upsert.execute(params![key, tags, st.status.as_str(), st.reason, st.model, st.step, st.last_point, st.last_fit, st.scored_through])?;
+                    upsert.execute(params![key, tags, st.status.as_str(), st.reason, st.model, st.step, st.last_point, st.last_fit, st.scored_through, st.backtest_mase])?;
                     if let Some(f) = &s.forecast {
                         set_gen.execute(params![key, out.generated_at, f.through, f.model])?;
                         clear.execute([&key])?;
@@ -252,7 +253,8 @@ impl Store {
     pub fn series(&self) -> Result<Vec<SeriesRow>> {
         self.with_reader(|c| {
             let mut st = c.prepare_cached(
-                "SELECT tags, status, reason, model, step, last_point, last_fit, scored_through, generated_at FROM series ORDER BY key",
+                "SELECT tags, status, reason, model, step, last_point, last_fit, scored_through, generated_at, backtest_mase
+                 FROM series ORDER BY key",
             )?;
             let rows = st.query_map([], |r| {
                 let tags: String = r.get(0)?;
@@ -267,6 +269,7 @@ impl Store {
                         last_point: r.get(5)?,
                         last_fit: r.get(6)?,
                         scored_through: r.get(7)?,
+                        backtest_mase: r.get(9)?,
                     },
                     generated_at: r.get(8)?,
                 })
@@ -495,6 +498,7 @@ mod tests {
                     last_point: Some(7200),
                     last_fit: Some(1000),
                     scored_through: Some(7200),
+                    backtest_mase: Some(0.8),
                 },
                 forecast: Some(ForecastSet {
                     model: "mstl_ets".into(),
@@ -537,6 +541,7 @@ mod tests {
         let rows = s.series().unwrap();
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].state.model.as_deref(), Some("mstl_ets"));
+        assert_eq!(rows[0].state.backtest_mase, Some(0.8));
         let f = s.forecast(&rows[0].key).unwrap().unwrap();
         assert_eq!(f.generated_at, 1000);
         assert_eq!(f.set, output().series[0].forecast.clone().unwrap());

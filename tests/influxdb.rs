@@ -629,6 +629,7 @@ fn rejected_batches_are_counted_and_dropped_not_retried() {
                 last_point: None,
                 last_fit: None,
                 scored_through: None,
+                backtest_mase: None,
             },
             forecast: None,
             anomalies: (0..3)

@@ -151,6 +151,7 @@ async fn series(State(s): State<AppState>, RawQuery(q): RawQuery) -> Result<Resp
                 "reason": r.state.reason,
                 "last_point": r.state.last_point.map(rfc3339),
                 "last_fit": r.state.last_fit.map(rfc3339),
+                "backtest_mase": r.state.backtest_mase,
             })
         })
         .collect();
@@ -501,6 +502,12 @@ mod tests {
         let series = json(&body)["series"].as_array().unwrap().clone();
         assert_eq!(series.len(), 3);
         assert_eq!(series[0]["status"], "ok");
+        assert!(
+            series
+                .iter()
+                .all(|s| s["backtest_mase"].as_f64().is_some_and(|m| m > 0.0)),
+            "{series:?}"
+        );
 
         let (code, body) = call(
             &state,

@@ -305,6 +305,7 @@ mod tests {
                     last_point: None,
                     last_fit: None,
                     scored_through: None,
+                    backtest_mase: None,
                 },
                 forecast: Some(ForecastSet {
                     model: "mstl_ets".into(),

@@ -70,6 +70,8 @@ pub struct SeriesState {
     pub last_point: Option<i64>,
     pub last_fit: Option<i64>,
     pub scored_through: Option<i64>,
+    /// Backtest MASE of the model in use, once a backtest has run.
+    pub backtest_mase: Option<f64>,
 }
 
 /// Everything one cycle produced for one series.
