@@ -114,6 +114,9 @@ impl Store {
             )
             .and_then(|_| writer.execute_batch(SCHEMA))
             .map_err(err)?;
+        // Stores made before `backtest_mase` existed gain the column (an error here only means
+        // it is already there).
+        let _ = writer.execute("ALTER TABLE series ADD COLUMN backtest_mase REAL", []);
         let reader = Connection::open(&path).map_err(err)?;
         reader
             .execute_batch("PRAGMA busy_timeout=5000;")
