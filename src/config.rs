@@ -232,6 +232,10 @@ pub struct ApiConfig {
     pub token: Secret,
     pub token_file: Option<PathBuf>,
     pub max_horizon: String,
+    pub auth_all_routes: bool,
+    pub cors_origins: Vec<String>,
+    pub request_timeout: String,
+    pub max_body_bytes: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -361,6 +365,10 @@ impl Default for ApiConfig {
             token: Secret::default(),
             token_file: None,
             max_horizon: "35d".into(),
+            auth_all_routes: false,
+            cors_origins: Vec::new(),
+            request_timeout: "30s".into(),
+            max_body_bytes: 65_536,
         }
     }
 }
@@ -396,6 +404,7 @@ pub struct Settings {
     pub backfill_secs: i64,
     pub retention_secs: i64,
     pub max_horizon_secs: i64,
+    pub request_timeout_secs: i64,
     pub history_secs: i64,
     pub api_token: Secret,
     pub engine: EngineSettings,
@@ -519,6 +528,7 @@ fn validate(config: Config, origin: &str) -> Result<Settings, Vec<String>> {
     let select_every_secs = dur("model.select_every", &m.select_every, 0);
     let retention_secs = dur("store.retention", &config.store.retention, 3600);
     let max_horizon_secs = dur("api.max_horizon", &config.api.max_horizon, 1);
+    let request_timeout_secs = dur("api.request_timeout", &config.api.request_timeout, 1);
     let history_secs = match &config.source {
         SourceConfig::Demo(d) => dur("source.history", &d.history, 3600),
         _ => 0,
@@ -784,6 +794,7 @@ fn validate(config: Config, origin: &str) -> Result<Settings, Vec<String>> {
         backfill_secs,
         retention_secs,
         max_horizon_secs,
+        request_timeout_secs,
         history_secs,
         api_token,
         engine,

@@ -212,6 +212,12 @@ pub async fn serve(
         } else {
             engine.detect_level
         },
+        options: crate::api::ApiOptions {
+            auth_all_routes: cfg.api.auth_all_routes,
+            cors_origins: cfg.api.cors_origins.clone(),
+            request_timeout: Duration::from_secs(settings.request_timeout_secs as u64),
+            max_body_bytes: cfg.api.max_body_bytes,
+        },
     };
 
     let listener = tokio::net::TcpListener::bind(addr)

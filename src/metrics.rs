@@ -32,6 +32,8 @@ pub struct Metrics {
     pub spool_pending: IntGauge,
     pub spool_dropped: IntCounter,
     pub last_success: Gauge,
+    pub http_requests: IntCounterVec,
+    pub http_duration: prometheus::HistogramVec,
 }
 
 /// Turns a tag key into a valid Prometheus label name.
@@ -136,6 +138,23 @@ impl Metrics {
             "Unix time of the last successful cycle",
         )?;
         reg(Box::new(last_success.clone()))?;
+        let http_requests = IntCounterVec::new(
+            Opts::new(
+                "viewcast_http_requests_total",
+                "HTTP requests, by route template, method and status",
+            ),
+            &["route", "method", "status"],
+        )?;
+        reg(Box::new(http_requests.clone()))?;
+        let http_duration = prometheus::HistogramVec::new(
+            HistogramOpts::new(
+                "viewcast_http_request_duration_seconds",
+                "HTTP request duration, by route template",
+            )
+            .buckets(vec![0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0]),
+            &["route"],
+        )?;
+        reg(Box::new(http_duration.clone()))?;
         let build_info = IntGaugeVec::new(
             Opts::new("viewcast_build_info", "Build information"),
             &["version"],
@@ -172,6 +191,8 @@ impl Metrics {
             spool_pending,
             spool_dropped,
             last_success,
+            http_requests,
+            http_duration,
         })
     }
 

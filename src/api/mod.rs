@@ -37,6 +37,70 @@ pub struct AppState {
     pub max_horizon_secs: i64,
     pub levels: Vec<f64>,
     pub default_level: f64,
+    pub options: ApiOptions,
+}
+
+/// Protections and conveniences around every route.
+#[derive(Debug, Clone)]
+pub struct ApiOptions {
+    /// Every route (not only POST) needs the bearer token when one is set.
+    pub auth_all_routes: bool,
+    /// Origins allowed by CORS (browser-based BI tools); empty sends no CORS headers.
+    pub cors_origins: Vec<String>,
+    pub request_timeout: std::time::Duration,
+    pub max_body_bytes: usize,
+}
+
+impl Default for ApiOptions {
+    fn default() -> Self {
+        Self {
+            auth_all_routes: false,
+            cors_origins: Vec::new(),
+            request_timeout: std::time::Duration::from_secs(30),
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// Counts and times each request by route template (never the raw path), and enforces the
+/// token on every route when `auth_all_routes` is set.
+async fn guard(
+    State(s): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |m| m.as_str())
+        .to_string();
+    let method = req.method().as_str().to_string();
+    let started = std::time::Instant::now();
+    let resp =
+        if s.options.auth_all_routes && !s.token.is_empty() && !authorized(req.headers(), &s.token)
+        {
+            ApiError::Unauthorized.into_response()
+        } else {
+            next.run(req).await
+        };
+    s.metrics
+        .http_requests
+        .with_label_values(&[&route, &method, resp.status().as_str()])
+        .inc();
+    s.metrics
+        .http_duration
+        .with_label_values(&[&route])
+        .observe(started.elapsed().as_secs_f64());
+    resp
+}
+
+fn authorized(headers: &HeaderMap, token: &Secret) -> bool {
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    token_matches(given, token.expose())
 }
 
 pub fn app(state: AppState) -> Router {
@@ -59,9 +123,31 @@ pub fn app(state: AppState) -> Router {
             _ => router,
         };
     }
-    router
+    let o = state.options.clone();
+    let mut router = router
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
-        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            o.max_body_bytes,
+        ))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            o.request_timeout,
+        ));
+    if !o.cors_origins.is_empty() {
+        let origins: Vec<axum::http::HeaderValue> = o
+            .cors_origins
+            .iter()
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        router = router.layer(
+            tower_http::cors::CorsLayer::new()
+                .allow_origin(origins)
+                .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
+                .allow_headers([header::AUTHORIZATION, header::ACCEPT]),
+        );
+    }
+    router.with_state(state)
 }
 
 /// Runs blocking store reads off the async workers.
@@ -387,15 +473,8 @@ async fn refit(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    if !s.token.is_empty() {
-        let given = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
-        if !token_matches(given, s.token.expose()) {
-            return Err(ApiError::Unauthorized);
-        }
+    if !s.token.is_empty() && !authorized(&headers, &s.token) {
+        return Err(ApiError::Unauthorized);
     }
     let p = Params::parse(q.as_deref(), &[])?;
     let rows = matching(&s, &p.filters).await?;
@@ -452,6 +531,7 @@ mod tests {
             max_horizon_secs: 35 * 86_400,
             levels: settings.levels.clone(),
             default_level: 95.0,
+            options: ApiOptions::default(),
         };
         (dir, state, sched)
     }
@@ -617,6 +697,64 @@ mod tests {
                 "{p}: {names:?}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn protections_metrics_by_route_template_cors_and_auth_on_every_route() {
+        let (_dir, mut state, mut sched) = setup("s3cret").await;
+        sched
+            .cycle(&tokio_util::sync::CancellationToken::new())
+            .await;
+        assert_eq!(
+            call(&state, "GET", "/api/v1/forecast?channel=news", None)
+                .await
+                .0,
+            StatusCode::OK,
+            "GET is open by default"
+        );
+        call(&state, "GET", "/api/v1/forecast?channel=kids", None).await;
+        let m = state.metrics.render();
+        assert!(m.contains("viewcast_http_requests_total{method=\"GET\",route=\"/api/v1/forecast\",status=\"200\"} 2"), "{m}");
+        assert!(
+            !m.contains("channel=news\","),
+            "raw paths never become labels"
+        );
+        // A body over the limit is refused before any handler runs.
+        let big = Request::builder()
+            .method("POST")
+            .uri("/api/v1/refit")
+            .header("authorization", "Bearer s3cret")
+            .header("content-length", "100000")
+            .body(Body::from(vec![b'x'; 100_000]))
+            .unwrap();
+        assert_eq!(
+            app(state.clone()).oneshot(big).await.unwrap().status(),
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
+        state.options.auth_all_routes = true;
+        state.options.cors_origins = vec!["https://bi.example".into()];
+        assert_eq!(
+            call(&state, "GET", "/api/v1/series", None).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            call(&state, "GET", "/api/v1/series", Some("Bearer s3cret"))
+                .await
+                .0,
+            StatusCode::OK
+        );
+        let pre = Request::builder()
+            .method("OPTIONS")
+            .uri("/api/v1/series")
+            .header("origin", "https://bi.example")
+            .header("access-control-request-method", "GET")
+            .body(Body::empty())
+            .unwrap();
+        let resp = app(state.clone()).oneshot(pre).await.unwrap();
+        assert_eq!(
+            resp.headers().get("access-control-allow-origin").unwrap(),
+            "https://bi.example"
+        );
     }
 
     #[tokio::test]
