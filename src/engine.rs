@@ -146,15 +146,20 @@ pub struct SeriesEngine {
     detectors: DetectorSet,
     selection: Option<Selection>,
     events: EventTracker,
+    /// Points kept for fitting: derived once from the settings and the step.
+    window: usize,
 }
 
 impl SeriesEngine {
     pub fn new(settings: Arc<EngineSettings>, step: i64) -> Self {
-        let detectors = DetectorSet::new(&settings.detectors, settings.threshold);
+        let detectors = DetectorSet::new(&settings.detectors);
         let event_rules = settings.events;
+        let step = step.max(1);
+        let window = window_points(&settings, step);
         Self {
+            window,
             settings,
-            step: step.max(1),
+            step,
             start: 0,
             values: Vec::new(),
             scored_through: i64::MIN,
@@ -193,20 +198,7 @@ impl SeriesEngine {
 
     /// Number of points kept for fitting.
     fn window_points(&self) -> usize {
-        let longest = self
-            .settings
-            .periods
-            .as_ref()
-            .and_then(|p| p.iter().max().copied())
-            .unwrap_or_else(|| {
-                infer_periods(self.step, usize::MAX / 4)
-                    .into_iter()
-                    .max()
-                    .unwrap_or(1)
-            });
-        ((self.settings.window_secs / self.step) as usize)
-            .max(6 * longest)
-            .max(2 * self.settings.min_points)
+        self.window
     }
 
     /// Feeds observations in time order. Points at or before `score_from` (and points this
@@ -419,6 +411,24 @@ impl SeriesEngine {
     pub fn selection(&self) -> Option<&Selection> {
         self.selection.as_ref()
     }
+}
+
+/// Points kept for fitting: `window_secs` of history, and at least six cycles of the longest
+/// period and two warm-ups' worth.
+fn window_points(settings: &EngineSettings, step: i64) -> usize {
+    let longest = settings
+        .periods
+        .as_ref()
+        .and_then(|p| p.iter().max().copied())
+        .unwrap_or_else(|| {
+            infer_periods(step, usize::MAX / 4)
+                .into_iter()
+                .max()
+                .unwrap_or(1)
+        });
+    ((settings.window_secs / step) as usize)
+        .max(6 * longest)
+        .max(2 * settings.min_points)
 }
 
 /// The outcome of a backtest on a series' own recent history.

@@ -104,6 +104,8 @@ pub struct Scheduler {
     fit_permits: Arc<Semaphore>,
     engines: HashMap<SeriesKey, Arc<Mutex<SeriesEngine>>>,
     known: HashMap<SeriesKey, Known>,
+    /// Whether the store's series state was loaded (once, at the first cycle).
+    restored: bool,
 }
 
 type Job = (SeriesKey, i64, Vec<Point>, i64, bool);
@@ -153,6 +155,7 @@ impl Scheduler {
             fit_permits: Arc::new(Semaphore::new(threads.max(1))),
             engines: HashMap::new(),
             known: HashMap::new(),
+            restored: false,
         }
     }
 
@@ -202,8 +205,9 @@ impl Scheduler {
                 return report;
             }
         };
-        if self.known.is_empty() {
+        if !self.restored {
             self.restore();
+            self.restored = true;
         }
         let refit_filters = self.refits.drain();
         let mut jobs: Vec<Job> = Vec::new();

@@ -78,25 +78,17 @@ pub fn by_name(name: &str) -> Option<Box<dyn Detector>> {
 #[derive(Debug)]
 pub struct DetectorSet {
     detectors: Vec<Box<dyn Detector>>,
-    threshold: f64,
 }
 
 impl DetectorSet {
     /// `names` must be valid (config validation checks them); unknown names are skipped.
-    pub fn new(names: &[String], threshold: f64) -> Self {
+    pub fn new(names: &[String]) -> Self {
         let mut detectors: Vec<Box<dyn Detector>> =
             names.iter().filter_map(|n| by_name(n)).collect();
         if detectors.is_empty() {
             detectors.push(Box::new(IntervalDetector));
         }
-        Self {
-            detectors,
-            threshold,
-        }
-    }
-
-    pub fn threshold(&self) -> f64 {
-        self.threshold
+        Self { detectors }
     }
 
     pub fn observe(&mut self, ts: i64, value: f64, expected: &Expected) -> Verdict {

@@ -323,19 +323,24 @@ impl Source for InfluxSource {
 mod tests {
     use super::*;
 
-    #[test]
-    fn flux_uses_aggregate_window_per_channel() {
-        let q = Query {
-            measurement: "viewership".into(),
+    /// Hourly buckets of `viewers` by channel, filtered to one device.
+    fn query(measurement: &str, aggregate: Aggregate, device: &str) -> Query {
+        Query {
+            measurement: measurement.into(),
             field: "viewers".into(),
-            aggregate: Aggregate::Mean,
+            aggregate,
             group_by: vec!["channel".into()],
-            filters: vec![("device".into(), "tv".into())],
+            filters: vec![("device".into(), device.into())],
             every: 3600,
             lookback: 86_400,
             late_buckets: 2,
             retire_after: 86_400,
-        };
+        }
+    }
+
+    #[test]
+    fn flux_uses_aggregate_window_per_channel() {
+        let q = query("viewership", Aggregate::Mean, "tv");
         assert_eq!(
             q.flux("b", 0, 7200, Some(&SeriesKey::new([("channel", "a\"b")]))),
             "from(bucket: \"b\")\n  |> range(start: 1970-01-01T00:00:00Z, stop: 1970-01-01T02:00:00Z)\n  |> filter(fn: (r) => r._measurement == \"viewership\" and r._field == \"viewers\" and r[\"device\"] == \"tv\" and r[\"channel\"] == \"a\\\"b\")\n  |> group(columns: [\"channel\"])\n  |> aggregateWindow(every: 3600s, fn: mean, createEmpty: false, timeSrc: \"_start\")"
@@ -344,17 +349,7 @@ mod tests {
 
     #[test]
     fn influxql_escapes_names_and_filters() {
-        let q = Query {
-            measurement: "view ership".into(),
-            field: "viewers".into(),
-            aggregate: Aggregate::DistinctCount,
-            group_by: vec!["channel".into()],
-            filters: vec![("device".into(), "it's".into())],
-            every: 3600,
-            lookback: 86_400,
-            late_buckets: 2,
-            retire_after: 86_400,
-        };
+        let q = query("view ership", Aggregate::DistinctCount, "it's");
         let only = SeriesKey::new([("channel", "a\"b")]);
         assert_eq!(
             q.influxql("autogen", 0, 3600, Some(&only)),
