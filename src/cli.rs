@@ -103,8 +103,8 @@ pub enum Command {
         /// Seasonal periods in steps, e.g. 24,168 (default: inferred from the time step).
         #[arg(long, value_delimiter = ',')]
         period: Option<Vec<usize>>,
-        /// History each fit uses, e.g. 28d (at least six cycles of the longest period).
-        #[arg(long, default_value = "28d")]
+        /// History each fit uses, e.g. 112d (at least six cycles of the longest period).
+        #[arg(long, default_value = "112d")]
         window: String,
     },
     /// Rolling-origin evaluation of every model in the catalog on a CSV series.
@@ -465,10 +465,22 @@ fn forecast(
         .ok_or_else(|| CliError::other("no forecast band"))?;
     match engine.selection() {
         Some(sel) => eprintln!(
-            "model: {} (backtest MASE {:.3}, interval factor {:?})",
+            "model: {} (backtest MASE {:.3}, {level}% interval factors by horizon {:?})",
             f.model,
             sel.mase,
-            sel.factors.first().copied().flatten()
+            sel.factors
+                .get(
+                    f.bands
+                        .iter()
+                        .position(|b| b.level == band.level)
+                        .unwrap_or(0)
+                )
+                .and_then(Option::as_ref)
+                .map(|c| c
+                    .factors
+                    .iter()
+                    .map(|x| (x * 100.0).round() / 100.0)
+                    .collect::<Vec<_>>())
         ),
         None => eprintln!("model: {}", f.model),
     }

@@ -275,7 +275,7 @@ fn d_every() -> String {
     "1h".into()
 }
 fn d_lookback() -> String {
-    "28d".into()
+    "112d".into()
 }
 fn d_late_buckets() -> u32 {
     2
@@ -327,11 +327,11 @@ impl Default for ModelConfig {
             periods: vec![],
             horizon: "7d".into(),
             levels: vec![80.0, 95.0, 99.0],
-            window: "28d".into(),
+            window: "112d".into(),
             min_points: 48,
             non_negative: true,
             select_every: "7d".into(),
-            backtest_folds: 3,
+            backtest_folds: 4,
         }
     }
 }

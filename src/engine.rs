@@ -48,7 +48,7 @@ impl Default for EngineSettings {
             horizon_secs: 7 * 86_400,
             levels: vec![80.0, 95.0, 99.0],
             detect_level: 99.0,
-            window_secs: 28 * 86_400,
+            window_secs: 112 * 86_400,
             refit_every_secs: 3600,
             replay_refit_every_secs: 86_400,
             min_points: 48,
@@ -56,7 +56,7 @@ impl Default for EngineSettings {
             detectors: vec!["interval".into()],
             threshold: 1.0,
             select_every_secs: 7 * 86_400,
-            backtest_folds: 3,
+            backtest_folds: 4,
             events: EventRules::default(),
         }
     }
@@ -380,8 +380,12 @@ impl SeriesEngine {
                 .enumerate()
                 .map(|(i, &l)| {
                     let mut b = model::predict(fit.fitted.as_ref(), horizon, l, false)?;
-                    if let Some(f) = factors.as_ref().and_then(|f| f.get(i).copied().flatten()) {
-                        rescale(&mut b, f);
+                    if let Some(c) = factors
+                        .as_ref()
+                        .and_then(|f| f.get(i))
+                        .and_then(Option::as_ref)
+                    {
+                        rescale(&mut b, c);
                     }
                     b.tidy(self.settings.non_negative, fit.model)
                 })
@@ -437,8 +441,9 @@ pub struct Selection {
     pub model: &'static str,
     /// Backtest MASE of the chosen model.
     pub mase: f64,
-    /// Per level: the factor its interval needs to cover that share of backtest outcomes.
-    pub factors: Vec<Option<f64>>,
+    /// Per level: the factors (by horizon step) its interval needs to cover that share of
+    /// backtest outcomes.
+    pub factors: Vec<Option<backtest::Calibration>>,
     /// The last observation the backtest saw.
     pub at: i64,
     /// The seasonal periods it was made with (a change of periods re-runs it).
@@ -481,7 +486,7 @@ fn select(
     let factors = settings
         .levels
         .iter()
-        .map(|&l| backtest::calibration_factor(&best.scores, l))
+        .map(|&l| backtest::Calibration::from_scores(&best.scores, l))
         .collect();
     Some(Selection {
         periods: periods.to_vec(),
@@ -492,9 +497,10 @@ fn select(
     })
 }
 
-/// Scales the interval's half-widths around the point forecast.
-fn rescale(b: &mut Prediction, factor: f64) {
+/// Scales the interval's half-widths around the point forecast, step by step.
+fn rescale(b: &mut Prediction, c: &backtest::Calibration) {
     for i in 0..b.point.len() {
+        let factor = c.factor(i);
         let p = b.point[i];
         b.lower[i] = p - (p - b.lower[i]) * factor;
         b.upper[i] = p + (b.upper[i] - p) * factor;
@@ -590,7 +596,13 @@ mod tests {
             crate::model::AUTO_CANDIDATES.contains(&sel.model),
             "{sel:?}"
         );
-        assert!(sel.mase.is_finite() && sel.factors.iter().all(|f| f.is_some_and(|f| f >= 1.0)));
+        assert!(
+            sel.mase.is_finite()
+                && sel
+                    .factors
+                    .iter()
+                    .all(|f| f.as_ref().is_some_and(|c| c.factor(0) > 0.0))
+        );
         assert!(e.forecast().unwrap().calibrated);
     }
 

@@ -97,7 +97,7 @@ fn reads_sample_data_writes_the_schema_back_and_picks_up_new_channels() {
         &[
             ("interval = \"1m\"", "interval = \"1s\""),
             ("backfill = \"14d\"", "backfill = \"2d\""),
-            ("lookback = \"28d\"", "lookback = \"21d\""),
+            ("lookback = \"112d\"", "lookback = \"21d\""),
         ],
     );
     let url = influx.url();

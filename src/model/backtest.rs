@@ -11,7 +11,8 @@ use crate::series::supported_periods;
 #[derive(Debug, Clone)]
 pub struct Score {
     pub model: &'static str,
-    /// MAE scaled by the in-sample MAE of the seasonal naive forecast (per fold, averaged).
+    /// MAE scaled by the in-sample MAE of the seasonal naive forecast: the median over the
+    /// folds, so one unusual fold (a holiday week) does not decide the choice alone.
     pub mase: f64,
     /// MAE relative to the seasonal naive forecast on the same folds (< 1 beats it).
     pub rmae: f64,
@@ -19,8 +20,9 @@ pub struct Score {
     pub coverage: f64,
     /// Mean time of one fit + forecast, in milliseconds.
     pub fit_ms: f64,
-    /// |error| / σ-equivalent of the interval (half-width at 95% / z₉₅), every step of every fold.
-    pub scores: Vec<f64>,
+    /// |error| / σ-equivalent of the interval (half-width at 95% / z₉₅), by horizon step
+    /// (index 0 = one step ahead), one per fold.
+    pub scores: Vec<Vec<f64>>,
 }
 
 /// The folds that fit in `n` points: origins `n - k·horizon` for k = folds..1, each leaving
@@ -52,6 +54,17 @@ fn mean_of(a: &Prediction, b: &Prediction) -> Prediction {
     }
 }
 
+fn median(xs: &[f64]) -> f64 {
+    let mut s = xs.to_vec();
+    s.sort_by(f64::total_cmp);
+    let n = s.len();
+    if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        (s[n / 2 - 1] + s[n / 2]) / 2.0
+    }
+}
+
 /// What one model gathered over the folds.
 #[derive(Default)]
 struct Acc {
@@ -60,7 +73,7 @@ struct Acc {
     inside: usize,
     total: usize,
     ms: f64,
-    scores: Vec<f64>,
+    scores: Vec<Vec<f64>>,
     failed: bool,
 }
 
@@ -78,7 +91,13 @@ pub fn evaluate(
     let os = origins(y.len(), horizon, folds, (2 * longest).max(8));
     let z95 = z_for_level(95.0);
     let mut naive_mae = Vec::new();
-    let mut accs: Vec<Acc> = models.iter().map(|_| Acc::default()).collect();
+    let mut accs: Vec<Acc> = models
+        .iter()
+        .map(|_| Acc {
+            scores: vec![Vec::new(); horizon],
+            ..Acc::default()
+        })
+        .collect();
     for &o in &os {
         let (train, test) = (&y[..o], &y[o..o + horizon]);
         let p = supported_periods(periods.iter().copied(), train.len());
@@ -103,7 +122,7 @@ pub fn evaluate(
             let pred: Option<Prediction> = match (
                 *name,
                 fold_preds.get("mstl_ets"),
-                fold_preds.get("seasonal_mean"),
+                fold_preds.get("seasonal_naive"),
             ) {
                 ("ensemble", Some(a), Some(b)) => Some(mean_of(a, b)),
                 _ => by_name(name)
@@ -124,8 +143,7 @@ pub fn evaluate(
                 acc.total += 1;
                 let half = ((pred.upper[h] - pred.lower[h]) / 2.0)
                     .max(1e-9 * pred.point[h].abs().max(1.0));
-                acc.scores
-                    .push((actual - pred.point[h]).abs() / (half / z95));
+                acc.scores[h].push((actual - pred.point[h]).abs() / (half / z95));
             }
             fold_preds.insert(name, pred);
         }
@@ -137,7 +155,7 @@ pub fn evaluate(
         .filter(|(_, acc)| !acc.failed && !acc.mase.is_empty())
         .map(|(name, acc)| Score {
             model: name,
-            mase: acc.mase.iter().sum::<f64>() / acc.mase.len() as f64,
+            mase: median(&acc.mase),
             rmae: acc.mae.iter().sum::<f64>() / naive_total.max(1e-12),
             coverage: acc.inside as f64 / acc.total.max(1) as f64,
             fit_ms: acc.ms / os.len() as f64,
@@ -146,17 +164,66 @@ pub fn evaluate(
         .collect()
 }
 
-/// The factor by which a model's σ-equivalent must grow so its `level`% interval
-/// would have covered that share of the backtest outcomes (split-conformal). Never below 1:
-/// a few folds are too little evidence to narrow what the model itself claims.
-pub fn calibration_factor(scores: &[f64], level: f64) -> Option<f64> {
-    if scores.len() < 20 {
-        return None;
+/// Interval calibration by horizon step (split-conformal): the factor by which a model's
+/// σ-equivalent must grow (or may shrink) so that its `level`% interval would have covered that
+/// share of the backtest outcomes. Errors grow with the horizon at a rate models often get
+/// wrong, so the steps are cut into buckets, each with its own factor, as many as the scores
+/// allow (every bucket holds enough outcomes for its quantile to mean something).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Calibration {
+    /// Steps per bucket.
+    pub bucket_len: usize,
+    pub factors: Vec<f64>,
+}
+
+/// Calibration never narrows an interval below this share of what the model claims.
+const MIN_FACTOR: f64 = 0.5;
+const MAX_FACTOR: f64 = 20.0;
+const MAX_BUCKETS: usize = 8;
+
+impl Calibration {
+    /// None when there are too few scores (fewer than 20) to say anything.
+    pub fn from_scores(by_step: &[Vec<f64>], level: f64) -> Option<Self> {
+        let total: usize = by_step.iter().map(Vec::len).sum();
+        // Enough outcomes per bucket that the quantile is not the sample's maximum twice over.
+        let tail = (1.0 - level / 100.0).max(1e-3);
+        let per_bucket = ((2.0 / tail).ceil() as usize).max(20);
+        if total < 20 || by_step.is_empty() {
+            return None;
+        }
+        let buckets = (total / per_bucket)
+            .clamp(1, MAX_BUCKETS)
+            .min(by_step.len());
+        let bucket_len = by_step.len().div_ceil(buckets);
+        let factors = by_step
+            .chunks(bucket_len)
+            .map(|c| {
+                let s: Vec<f64> = c.iter().flatten().copied().collect();
+                conformal_factor(&s, level)
+            })
+            .collect();
+        Some(Self {
+            bucket_len,
+            factors,
+        })
+    }
+
+    /// The factor for `step` (0 = one step ahead); steps past the backtest use the last one.
+    pub fn factor(&self, step: usize) -> f64 {
+        let b = (step / self.bucket_len.max(1)).min(self.factors.len().saturating_sub(1));
+        self.factors.get(b).copied().unwrap_or(1.0)
+    }
+}
+
+/// The split-conformal quantile of `scores` at `level`, as a factor on the model's σ.
+fn conformal_factor(scores: &[f64], level: f64) -> f64 {
+    if scores.is_empty() {
+        return 1.0;
     }
     let mut s = scores.to_vec();
     s.sort_by(f64::total_cmp);
     let k = (((s.len() + 1) as f64 * level / 100.0).ceil() as usize).clamp(1, s.len());
-    Some((s[k - 1] / z_for_level(level)).clamp(1.0, 20.0))
+    (s[k - 1] / z_for_level(level)).clamp(MIN_FACTOR, MAX_FACTOR)
 }
 
 #[cfg(test)]
@@ -192,17 +259,41 @@ mod tests {
             (naive.rmae - 1.0).abs() < 1e-9,
             "seasonal naive is its own reference"
         );
-        assert_eq!(naive.scores.len(), 3 * 168);
+        assert_eq!(naive.scores.len(), 168);
+        assert!(naive.scores.iter().all(|per_fold| per_fold.len() == 3));
     }
 
     #[test]
-    fn calibration_factor_is_one_for_gaussian_scores_at_their_quantile() {
+    fn calibration_is_one_for_gaussian_scores_and_follows_the_horizon() {
         // Scores that are exactly |N(0,1)| quantiles: the 95% interval needs no change.
-        let scores: Vec<f64> = (1..=999)
+        let gauss: Vec<f64> = (1..=999)
             .map(|i| crate::model::normal_quantile(0.5 + i as f64 / 2000.0))
             .collect();
-        let f = calibration_factor(&scores, 95.0).unwrap();
-        assert!((f - 1.0).abs() < 0.01, "{f}");
-        assert!(calibration_factor(&scores[..5], 95.0).is_none());
+        let c = Calibration::from_scores(std::slice::from_ref(&gauss), 95.0).unwrap();
+        assert!((c.factor(0) - 1.0).abs() < 0.01, "{c:?}");
+        assert!(Calibration::from_scores(&[gauss[..5].to_vec()], 95.0).is_none());
+
+        // Errors twice what the model claims in the second half of the horizon only.
+        let by_step: Vec<Vec<f64>> = (0..100)
+            .map(|h| {
+                let k = if h < 50 { 1.0 } else { 2.0 };
+                gauss.iter().step_by(25).map(|g| g * k).collect()
+            })
+            .collect();
+        let c = Calibration::from_scores(&by_step, 95.0).unwrap();
+        assert!(c.factors.len() > 1, "{c:?}");
+        assert!((c.factor(0) - 1.0).abs() < 0.1, "{c:?}");
+        assert!((c.factor(99) - 2.0).abs() < 0.2, "{c:?}");
+        assert_eq!(
+            c.factor(5000),
+            c.factor(99),
+            "past the backtest: the last bucket"
+        );
+        // Far too wide intervals are narrowed, but never below half.
+        let tiny: Vec<Vec<f64>> = vec![vec![0.01; 100]];
+        assert_eq!(
+            Calibration::from_scores(&tiny, 95.0).unwrap().factor(0),
+            MIN_FACTOR
+        );
     }
 }

@@ -1,8 +1,9 @@
 //! Simple, robust models that earn their place on real series: the seasonal mean (the
 //! average of the last few cycles at the same phase, which shrugs off a one-off week) and an
-//! equal-weight ensemble of MSTL+ETS and the seasonal mean.
+//! equal-weight ensemble of MSTL+ETS and the seasonal naive forecast: the two err in different
+//! ways (a smoothed profile against last cycle's exact shape), so their mean often beats both.
 
-use super::{Fitted, Forecaster, ModelError, MstlEts, Prediction, Result};
+use super::{Fitted, Forecaster, ModelError, MstlEts, Prediction, Result, SeasonalNaive};
 
 /// Cycles averaged by the seasonal mean.
 const CYCLES: usize = 3;
@@ -71,7 +72,7 @@ impl Fitted for FittedMean {
     }
 }
 
-/// The mean of MSTL+ETS and the seasonal mean, point and bounds alike.
+/// The mean of MSTL+ETS and the seasonal naive forecast, point and bounds alike.
 #[derive(Debug, Clone, Copy)]
 pub struct Ensemble;
 
@@ -83,7 +84,7 @@ impl Forecaster for Ensemble {
     fn fit(&self, y: &[f64], periods: &[usize]) -> Result<Box<dyn Fitted>> {
         Ok(Box::new(FittedEnsemble(vec![
             MstlEts.fit(y, periods)?,
-            SeasonalMean.fit(y, periods)?,
+            SeasonalNaive::seasonal().fit(y, periods)?,
         ])))
     }
 }

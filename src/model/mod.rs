@@ -41,7 +41,8 @@ pub const NAMES: &[&str] = &[
 ];
 
 /// The models `auto` chooses among by backtest, when the history has a seasonal period.
-pub const AUTO_CANDIDATES: &[&str] = &["mstl_ets", "seasonal_mean", "ensemble", "seasonal_naive"];
+/// (The ensemble comes after its members so a backtest can reuse their forecasts.)
+pub const AUTO_CANDIDATES: &[&str] = &["mstl_ets", "seasonal_naive", "ensemble"];
 
 /// Point forecasts with a central prediction interval at `level` percent.
 #[derive(Debug, Clone, PartialEq)]
