@@ -5,12 +5,14 @@
 
 pub mod backtest;
 mod ensemble;
+pub mod ets;
 mod mstl;
 mod naive;
 
 use std::fmt;
 
 pub use ensemble::{Ensemble, SeasonalMean};
+pub use ets::Ets;
 pub use mstl::MstlEts;
 pub use naive::SeasonalNaive;
 
@@ -34,6 +36,7 @@ pub type Result<T, E = ModelError> = std::result::Result<T, E>;
 /// Names of the models in the catalog, as configs and `--model` spell them.
 pub const NAMES: &[&str] = &[
     "mstl_ets",
+    "ets",
     "seasonal_mean",
     "ensemble",
     "seasonal_naive",
@@ -119,6 +122,7 @@ impl std::str::FromStr for ModelSpec {
 pub fn by_name(name: &str) -> Result<Box<dyn Forecaster>> {
     match name {
         "mstl_ets" => Ok(Box::new(MstlEts)),
+        "ets" => Ok(Box::new(Ets)),
         "ensemble" => Ok(Box::new(Ensemble)),
         "seasonal_mean" => Ok(Box::new(SeasonalMean)),
         "seasonal_naive" => Ok(Box::new(SeasonalNaive::seasonal())),
