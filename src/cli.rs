@@ -274,8 +274,16 @@ fn check_config(config: Option<PathBuf>) -> Result<(), CliError> {
         c.schedule.interval, c.schedule.refit_every, c.schedule.backfill
     );
     println!(
-        "  model:    {} (horizon {}, levels {:?}, window {})",
-        c.model.name, c.model.horizon, c.model.levels, c.model.window
+        "  model:    {} (horizon {}, levels {:?}, window {}{})",
+        c.model.name,
+        c.model.horizon,
+        c.model.levels,
+        c.model.window,
+        c.model
+            .preset
+            .as_ref()
+            .map(|p| format!(", preset {p}"))
+            .unwrap_or_default()
     );
     println!(
         "  detect:   {:?} at the {}% interval, threshold {}",

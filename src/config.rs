@@ -196,6 +196,8 @@ pub struct ScheduleConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ModelConfig {
+    /// A preset from `models/` whose settings fill in what this section leaves out.
+    pub preset: Option<String>,
     pub name: String,
     pub periods: Vec<usize>,
     pub horizon: String,
@@ -323,6 +325,7 @@ impl Default for ScheduleConfig {
 impl Default for ModelConfig {
     fn default() -> Self {
         Self {
+            preset: None,
             name: "auto".into(),
             periods: vec![],
             horizon: "7d".into(),
@@ -481,15 +484,22 @@ impl Settings {
                 "built-in default (config/viewcast.toml)".to_string(),
             ),
         };
-        Self::parse(&text, &origin)
+        let dir = path.and_then(Path::parent);
+        Self::parse_in(&text, &origin, dir)
     }
 
     pub fn parse(text: &str, origin: &str) -> Result<Settings, ConfigError> {
+        Self::parse_in(text, origin, None)
+    }
+
+    /// Parses a config whose presets are looked up beside `dir` (see [`preset_text`]).
+    fn parse_in(text: &str, origin: &str, dir: Option<&Path>) -> Result<Settings, ConfigError> {
         let fail = |problems: Vec<String>| ConfigError {
             origin: origin.to_string(),
             problems,
         };
         let text = expand_env(text, |k| std::env::var(k).ok()).map_err(fail)?;
+        let text = apply_preset(&text, dir).map_err(|p| fail(vec![p]))?;
         let config: Config = toml::from_str(&text).map_err(|e| {
             let msg = e.message().to_string();
             let at = e.span().map(|s| {
@@ -500,6 +510,98 @@ impl Settings {
         })?;
         validate(config, origin).map_err(fail)
     }
+}
+
+/// The presets shipped in `models/`, built in so they work wherever the binary is.
+pub const PRESETS: &[(&str, &str)] = &[
+    ("auto", include_str!("../models/auto.toml")),
+    ("daily-totals", include_str!("../models/daily-totals.toml")),
+    (
+        "half-hourly-demand",
+        include_str!("../models/half-hourly-demand.toml"),
+    ),
+    (
+        "hourly-viewership",
+        include_str!("../models/hourly-viewership.toml"),
+    ),
+];
+
+/// The text of preset `name`: `models/NAME.toml` beside the config file (or one level up,
+/// as in this repository's layout) when it exists, else the built-in copy.
+pub fn preset_text(name: &str, dir: Option<&Path>) -> Result<String, String> {
+    let valid = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !valid {
+        return Err(format!(
+            "model.preset: `{name}` is not a preset name (letters, digits, - and _)"
+        ));
+    }
+    if let Some(dir) = dir {
+        for base in [dir.join("models"), dir.join("..").join("models")] {
+            let file = base.join(format!("{name}.toml"));
+            if let Ok(text) = std::fs::read_to_string(&file) {
+                return Ok(text);
+            }
+        }
+    }
+    PRESETS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, t)| t.to_string())
+        .ok_or_else(|| {
+            let known: Vec<&str> = PRESETS.iter().map(|(n, _)| *n).collect();
+            format!(
+                "model.preset: no preset `{name}` (built in: {}; or models/{name}.toml beside the config)",
+                known.join(", ")
+            )
+        })
+}
+
+/// Fills the `[model]` and `[detect]` keys the config leaves out from the preset it names.
+/// Keys the config sets always win.
+fn apply_preset(text: &str, dir: Option<&Path>) -> Result<String, String> {
+    // A config that does not parse is reported by the typed parse, with its line.
+    let Ok(mut doc) = text.parse::<toml::Table>() else {
+        return Ok(text.to_string());
+    };
+    let Some(name) = doc
+        .get("model")
+        .and_then(|m| m.get("preset"))
+        .map(|p| p.as_str().map(str::to_string))
+    else {
+        return Ok(text.to_string());
+    };
+    let name = name.ok_or("model.preset: must be a string")?;
+    let preset: toml::Table = preset_text(&name, dir)?
+        .parse()
+        .map_err(|e: toml::de::Error| format!("preset `{name}`: {}", e.message()))?;
+    for (section, values) in preset {
+        if section != "model" && section != "detect" {
+            return Err(format!(
+                "preset `{name}`: unknown table [{section}] (presets hold [model] and [detect])"
+            ));
+        }
+        let toml::Value::Table(values) = values else {
+            return Err(format!("preset `{name}`: `{section}` must be a table"));
+        };
+        let target = doc
+            .entry(section.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let Some(target) = target.as_table_mut() else {
+            return Err(format!("{section}: must be a table"));
+        };
+        for (k, v) in values {
+            if k == "preset" {
+                return Err(format!(
+                    "preset `{name}`: a preset cannot name another preset"
+                ));
+            }
+            target.entry(k).or_insert(v);
+        }
+    }
+    toml::to_string(&doc).map_err(|e| format!("preset `{name}`: {e}"))
 }
 
 fn validate(config: Config, origin: &str) -> Result<Settings, Vec<String>> {
@@ -830,6 +932,91 @@ mod tests {
         assert_eq!(minimal.interval_secs, s.interval_secs);
         assert_eq!(minimal.config.api.listen, s.config.api.listen);
         assert_eq!(minimal.retention_secs, s.retention_secs);
+    }
+
+    /// Every file in models/ is built in, loads as a preset, validates, and sets what it says.
+    #[test]
+    fn every_preset_in_models_loads() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+        let mut files: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| {
+                let name = e.ok()?.file_name().into_string().ok()?;
+                name.strip_suffix(".toml").map(str::to_string)
+            })
+            .collect();
+        files.sort();
+        let built_in: Vec<String> = PRESETS.iter().map(|(n, _)| n.to_string()).collect();
+        assert_eq!(files, built_in, "models/ and config::PRESETS disagree");
+        for name in &files {
+            let text = format!("[source]\ntype = \"demo\"\n[model]\npreset = \"{name}\"\n");
+            let s = Settings::parse(&text, name).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let preset: toml::Table = PRESETS
+                .iter()
+                .find(|(n, _)| n == name)
+                .unwrap()
+                .1
+                .parse()
+                .unwrap();
+            let model = preset["model"].as_table().unwrap();
+            assert_eq!(
+                s.config.model.name,
+                model["name"].as_str().unwrap(),
+                "{name}"
+            );
+            if let Some(w) = model.get("window") {
+                assert_eq!(s.config.model.window, w.as_str().unwrap(), "{name}");
+            }
+            if let Some(l) = preset["detect"].get("level") {
+                assert_eq!(
+                    s.engine.detect_level,
+                    l.as_integer().unwrap() as f64,
+                    "{name}"
+                );
+            }
+            // And through a file beside the config, as an operator's own preset would be.
+            let tmp = tempfile::tempdir().unwrap();
+            std::fs::create_dir(tmp.path().join("models")).unwrap();
+            let own = PRESETS.iter().find(|(n, _)| n == name).unwrap().1;
+            std::fs::write(
+                tmp.path().join("models/mine.toml"),
+                own.replace("horizon = \"7d\"", "horizon = \"2d\""),
+            )
+            .unwrap();
+            let cfg = tmp.path().join("viewcast.toml");
+            std::fs::write(
+                &cfg,
+                "[source]\ntype = \"demo\"\n[model]\npreset = \"mine\"\n",
+            )
+            .unwrap();
+            let s = Settings::load(Some(&cfg)).unwrap_or_else(|e| panic!("{name}: {e}"));
+            if own.contains("horizon = \"7d\"") {
+                assert_eq!(s.engine.horizon_secs, 2 * 86_400, "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn config_keys_win_over_the_preset_and_bad_presets_are_clear_errors() {
+        let s = Settings::parse(
+            "[source]\ntype = \"demo\"\n[model]\npreset = \"daily-totals\"\nname = \"seasonal_naive\"\n[detect]\nlevel = 80\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(s.config.model.name, "seasonal_naive");
+        assert_eq!(
+            s.config.model.window, "365d",
+            "the rest comes from the preset"
+        );
+        assert_eq!(s.engine.detect_level, 80.0);
+        for (text, expect) in [
+            ("[model]\npreset = \"nope\"\n", "no preset `nope`"),
+            ("[model]\npreset = \"../etc/passwd\"\n", "not a preset name"),
+            ("[model]\npreset = 3\n", "must be a string"),
+        ] {
+            let e = Settings::parse(text, "t").unwrap_err().to_string();
+            assert!(e.contains(expect), "{text}: {e}");
+        }
     }
 
     #[test]
