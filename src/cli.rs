@@ -583,8 +583,18 @@ fn backtest_cmd(
         None => crate::series::infer_periods(step, y.len()),
     };
     let models: Vec<&'static str> = crate::model::NAMES.to_vec();
-    let scores =
-        crate::model::backtest::evaluate(&y, &periods, horizon, folds, &models, non_negative);
+    // A progress bar on a terminal: a backtest of every model on a long series takes a while.
+    let mut bar = ProgressBar::new("backtest");
+    let scores = crate::model::backtest::evaluate_with_progress(
+        &y,
+        &periods,
+        horizon,
+        folds,
+        &models,
+        non_negative,
+        &mut |done, total| bar.update(done, total),
+    );
+    bar.finish();
     if scores.is_empty() {
         return Err(CliError::usage(format!(
             "{}: {} points are too few for {folds} folds of {horizon} steps",
@@ -628,4 +638,43 @@ fn backtest_cmd(
         }
     }
     Ok(())
+}
+
+/// A one-line progress bar on stderr, drawn only when stderr is a terminal.
+struct ProgressBar {
+    label: &'static str,
+    enabled: bool,
+    drawn: bool,
+}
+
+impl ProgressBar {
+    fn new(label: &'static str) -> Self {
+        use std::io::IsTerminal;
+        Self {
+            label,
+            enabled: std::io::stderr().is_terminal(),
+            drawn: false,
+        }
+    }
+
+    fn update(&mut self, done: usize, total: usize) {
+        if !self.enabled || total == 0 {
+            return;
+        }
+        const WIDTH: usize = 30;
+        let filled = (done * WIDTH / total).min(WIDTH);
+        eprint!(
+            "\r{} [{}{}] {done}/{total} fits",
+            self.label,
+            "=".repeat(filled),
+            " ".repeat(WIDTH - filled)
+        );
+        self.drawn = true;
+    }
+
+    fn finish(&mut self) {
+        if self.drawn {
+            eprint!("\r{}\r", " ".repeat(60));
+        }
+    }
 }

@@ -87,6 +87,27 @@ pub fn evaluate(
     models: &[&'static str],
     non_negative: bool,
 ) -> Vec<Score> {
+    evaluate_with_progress(
+        y,
+        periods,
+        horizon,
+        folds,
+        models,
+        non_negative,
+        &mut |_, _| {},
+    )
+}
+
+/// [`evaluate`], calling `progress(done, total)` after each model's fit on each fold.
+pub fn evaluate_with_progress(
+    y: &[f64],
+    periods: &[usize],
+    horizon: usize,
+    folds: usize,
+    models: &[&'static str],
+    non_negative: bool,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Vec<Score> {
     let longest = periods.iter().max().copied().unwrap_or(1);
     let os = origins(y.len(), horizon, folds, (2 * longest).max(8));
     let z95 = z_for_level(95.0);
@@ -98,6 +119,8 @@ pub fn evaluate(
             ..Acc::default()
         })
         .collect();
+    let total = os.len() * models.len();
+    let mut done = 0;
     for &o in &os {
         let (train, test) = (&y[..o], &y[o..o + horizon]);
         let p = supported_periods(periods.iter().copied(), train.len());
@@ -131,6 +154,8 @@ pub fn evaluate(
                     .and_then(|f| predict(f.as_ref(), horizon, 95.0, non_negative).ok()),
             };
             acc.ms += t.elapsed().as_secs_f64() * 1e3;
+            done += 1;
+            progress(done, total);
             let Some(pred) = pred else {
                 acc.failed = true;
                 continue;
@@ -259,6 +284,18 @@ mod tests {
             (naive.rmae - 1.0).abs() < 1e-9,
             "seasonal naive is its own reference"
         );
+        let mut calls = Vec::new();
+        evaluate_with_progress(
+            &y,
+            &[24, 168],
+            168,
+            3,
+            &["seasonal_naive", "naive"],
+            true,
+            &mut |d, t| calls.push((d, t)),
+        );
+        assert_eq!(calls.len(), 6, "one call per model per fold");
+        assert_eq!(calls.last(), Some(&(6, 6)));
         assert_eq!(naive.scores.len(), 168);
         assert!(naive.scores.iter().all(|per_fold| per_fold.len() == 3));
     }
