@@ -429,6 +429,7 @@ fn backtest_reports_every_model_and_the_auto_choice() {
         models,
         vec![
             "mstl_ets",
+            "ets",
             "seasonal_mean",
             "ensemble",
             "seasonal_naive",
