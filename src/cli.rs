@@ -585,7 +585,7 @@ fn backtest_cmd(
     let models: Vec<&'static str> = crate::model::NAMES.to_vec();
     // A progress bar on a terminal: a backtest of every model on a long series takes a while.
     let mut bar = ProgressBar::new("backtest");
-    let scores = crate::model::backtest::evaluate_with_progress(
+    let scores = crate::model::backtest::evaluate(
         &y,
         &periods,
         horizon,

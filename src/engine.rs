@@ -474,10 +474,13 @@ fn select(
     let shortest = periods.iter().min().copied().unwrap_or(24);
     let folds = settings.backtest_folds;
     let nn = settings.non_negative;
-    let mut scores =
-        backtest::evaluate(y, periods, horizon.min(longest).max(1), folds, &models, nn);
+    let run = |fold_len: usize| {
+        let len = horizon.min(fold_len).max(1);
+        backtest::evaluate(y, periods, len, folds, &models, nn, &mut |_, _| {})
+    };
+    let mut scores = run(longest);
     if scores.is_empty() && shortest < longest {
-        scores = backtest::evaluate(y, periods, horizon.min(shortest).max(1), folds, &models, nn);
+        scores = run(shortest);
     }
     let best = scores
         .iter()

@@ -78,28 +78,9 @@ struct Acc {
 }
 
 /// Evaluates `models` on gap-free `y` (list an ensemble after its members to reuse their
-/// forecasts). Models that fail on a fold are left out.
+/// forecasts), calling `progress(done, total)` after each model's fit on each fold. Models
+/// that fail on a fold are left out.
 pub fn evaluate(
-    y: &[f64],
-    periods: &[usize],
-    horizon: usize,
-    folds: usize,
-    models: &[&'static str],
-    non_negative: bool,
-) -> Vec<Score> {
-    evaluate_with_progress(
-        y,
-        periods,
-        horizon,
-        folds,
-        models,
-        non_negative,
-        &mut |_, _| {},
-    )
-}
-
-/// [`evaluate`], calling `progress(done, total)` after each model's fit on each fold.
-pub fn evaluate_with_progress(
     y: &[f64],
     periods: &[usize],
     horizon: usize,
@@ -275,6 +256,7 @@ mod tests {
             3,
             &["seasonal_naive", "seasonal_mean", "naive"],
             true,
+            &mut |_, _| {},
         );
         assert_eq!(s.len(), 3);
         let best = s.iter().min_by(|a, b| a.mase.total_cmp(&b.mase)).unwrap();
@@ -285,7 +267,7 @@ mod tests {
             "seasonal naive is its own reference"
         );
         let mut calls = Vec::new();
-        evaluate_with_progress(
+        evaluate(
             &y,
             &[24, 168],
             168,
