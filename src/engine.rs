@@ -372,7 +372,7 @@ impl SeriesEngine {
                 .selection
                 .as_ref()
                 .filter(|s| s.model == fit.model)
-                .map(|s| s.factors.clone());
+                .map(|s| &s.factors);
             let bands = self
                 .settings
                 .levels

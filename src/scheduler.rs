@@ -308,16 +308,7 @@ impl Scheduler {
                     warn!(series = %key, %reason, "series failed");
                     self.metrics.errors.with_label_values(&["model"]).inc();
                     report.errors += 1;
-                    let mut state = prev.unwrap_or(SeriesState {
-                        status: Status::Error,
-                        reason: None,
-                        model: None,
-                        step: 0,
-                        last_point: None,
-                        last_fit: None,
-                        scored_through: None,
-                        backtest_mase: None,
-                    });
+                    let mut state = prev.unwrap_or(SeriesState::new(Status::Error, 0));
                     state.status = Status::Error;
                     state.reason = Some(reason);
                     SeriesOutput {

@@ -621,16 +621,7 @@ fn rejected_batches_are_counted_and_dropped_not_retried() {
         generated_at: 0,
         series: vec![SeriesOutput {
             key: viewcast::series::SeriesKey::new([("channel", "news")]),
-            state: SeriesState {
-                status: Status::Ok,
-                reason: None,
-                model: None,
-                step: 3600,
-                last_point: None,
-                last_fit: None,
-                scored_through: None,
-                backtest_mase: None,
-            },
+            state: SeriesState::new(Status::Ok, 3600),
             forecast: None,
             anomalies: (0..3)
                 .map(|i| AnomalyRecord {

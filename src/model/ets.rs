@@ -81,19 +81,19 @@ pub struct Run {
     pub lik: f64,
     /// Σe² of the one-step errors (relative errors for multiplicative models).
     pub sse: f64,
-    /// Mean squared one-step error in the data's units.
-    pub mse: f64,
     pub residuals: Vec<f64>,
     /// The states after the last observation.
     pub last: State,
 }
 
 impl Form {
-    fn phi_b(&self, p: &Params, slope: f64) -> f64 {
+    /// The weight of the slope added at step `k` ahead: φᵏ damped, 1 undamped, 0 without a
+    /// trend (summed over steps 1..=h it is the slope's weight h steps ahead).
+    fn damping(&self, p: &Params, k: usize) -> f64 {
         match (self.trend, self.damped) {
             (Kind::None, _) => 0.0,
-            (_, true) => p.phi * slope,
-            (_, false) => slope,
+            (_, true) => p.phi.powi(k as i32),
+            (_, false) => 1.0,
         }
     }
 
@@ -110,10 +110,10 @@ impl Form {
     pub fn run(&self, y: &[f64], p: &Params, init: &State, keep_residuals: bool) -> Option<Run> {
         let m = init.season.len().max(1);
         let mut st = init.clone();
-        let (mut sse, mut sse_abs, mut log_f) = (0.0, 0.0, 0.0);
+        let (mut sse, mut log_f) = (0.0, 0.0);
         let mut residuals = Vec::with_capacity(if keep_residuals { y.len() } else { 0 });
         for &obs in y {
-            let phi_b = self.phi_b(p, st.slope);
+            let phi_b = self.damping(p, 1) * st.slope;
             let q = st.level + phi_b;
             let s_old = st.season.get(st.phase).copied().unwrap_or(0.0);
             let f = self.combine(q, s_old);
@@ -122,7 +122,6 @@ impl Form {
                 _ => obs - f,
             };
             sse += e * e;
-            sse_abs += (obs - f) * (obs - f);
             log_f += if f.abs() > 0.0 {
                 f.abs().ln()
             } else {
@@ -165,10 +164,9 @@ impl Form {
         if self.error == Kind::Multiplicative {
             lik += 2.0 * log_f;
         }
-        lik.is_finite().then(|| Run {
+        lik.is_finite().then_some(Run {
             lik,
             sse,
-            mse: sse_abs / n.max(1.0),
             residuals,
             last: st,
         })
@@ -180,11 +178,7 @@ impl Form {
         let mut damp = 0.0;
         (1..=h)
             .map(|k| {
-                damp += match (self.trend, self.damped) {
-                    (Kind::None, _) => 0.0,
-                    (_, true) => p.phi.powi(k as i32),
-                    (_, false) => 1.0,
-                };
+                damp += self.damping(p, k);
                 let q = st.level + damp * st.slope;
                 let s = st
                     .season
@@ -438,10 +432,6 @@ pub fn fit_form(y: &[f64], m: usize, form: Form) -> Option<EtsFit> {
     if n <= np + 1 {
         return None;
     }
-    let dims = 1
-        + (form.trend != Kind::None) as usize
-        + (form.season != Kind::None) as usize
-        + form.damped as usize;
     // Start near α 0.3, β 0.1α, γ 0.1(1−α), φ 0.97.
     let mut x0 = vec![-0.85];
     if form.trend != Kind::None {
@@ -453,7 +443,6 @@ pub fn fit_form(y: &[f64], m: usize, form: Form) -> Option<EtsFit> {
     if form.damped {
         x0.push(2.0);
     }
-    debug_assert_eq!(x0.len(), dims);
     let objective = |u: &[f64]| {
         form.run(y, &params_of(&form, u), &init, false)
             .map_or(f64::INFINITY, |r| r.lik)
@@ -491,13 +480,8 @@ impl EtsFit {
         let (mut lower, mut upper) = (Vec::with_capacity(h), Vec::with_capacity(h));
         for (i, f) in point.iter().enumerate() {
             if i > 0 {
-                let j = i;
-                damp += match (self.form.trend, self.form.damped) {
-                    (Kind::None, _) => 0.0,
-                    (_, true) => p.phi.powi(j as i32),
-                    (_, false) => 1.0,
-                };
-                let seasonal = (self.form.season != Kind::None && j % m == 0) as u8 as f64;
+                damp += self.form.damping(p, i);
+                let seasonal = (self.form.season != Kind::None && i % m == 0) as u8 as f64;
                 let c = p.alpha + p.beta * damp + p.gamma * seasonal;
                 acc += c * c;
             }

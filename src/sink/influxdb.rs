@@ -297,16 +297,7 @@ mod tests {
             generated_at: 0,
             series: vec![SeriesOutput {
                 key,
-                state: SeriesState {
-                    status: Status::Ok,
-                    reason: None,
-                    model: None,
-                    step: 3600,
-                    last_point: None,
-                    last_fit: None,
-                    scored_through: None,
-                    backtest_mase: None,
-                },
+                state: SeriesState::new(Status::Ok, 3600),
                 forecast: Some(ForecastSet {
                     model: "mstl_ets".into(),
                     through: 0,

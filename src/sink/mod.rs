@@ -74,6 +74,22 @@ pub struct SeriesState {
     pub backtest_mase: Option<f64>,
 }
 
+impl SeriesState {
+    /// A state with `status` and nothing known yet.
+    pub fn new(status: Status, step: i64) -> Self {
+        Self {
+            status,
+            reason: None,
+            model: None,
+            step,
+            last_point: None,
+            last_fit: None,
+            scored_through: None,
+            backtest_mase: None,
+        }
+    }
+}
+
 /// Everything one cycle produced for one series.
 #[derive(Debug, Clone)]
 pub struct SeriesOutput {

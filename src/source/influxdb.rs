@@ -92,12 +92,7 @@ impl Query {
             format!("{}.{}", escape::ident(rp), escape::ident(&self.measurement))
         };
         let mut cond = format!("time >= {start}s AND time < {end}s");
-        let extra = self
-            .filters
-            .iter()
-            .map(|(a, b)| (a, b))
-            .chain(only.into_iter().flat_map(|k| k.tags().iter()));
-        for (k, v) in extra {
+        for (k, v) in self.tag_conditions(only) {
             cond.push_str(&format!(
                 " AND {} = {}",
                 escape::ident(k),
@@ -116,6 +111,18 @@ impl Query {
 }
 
 impl Query {
+    /// The tag = value conditions of a query: the configured filters, and the tags of one
+    /// series when the query is for it alone.
+    fn tag_conditions<'a>(
+        &'a self,
+        only: Option<&'a SeriesKey>,
+    ) -> impl Iterator<Item = (&'a String, &'a String)> {
+        self.filters
+            .iter()
+            .map(|(a, b)| (a, b))
+            .chain(only.into_iter().flat_map(|k| k.tags().iter()))
+    }
+
     /// The Flux for buckets in `[start, end)`, stamped with the bucket start like InfluxQL.
     pub fn flux(&self, bucket: &str, start: i64, end: i64, only: Option<&SeriesKey>) -> String {
         let t = crate::clock::rfc3339;
@@ -124,12 +131,7 @@ impl Query {
             flux_string(&self.measurement),
             flux_string(&self.field)
         );
-        let extra = self
-            .filters
-            .iter()
-            .map(|(a, b)| (a, b))
-            .chain(only.into_iter().flat_map(|k| k.tags().iter()));
-        for (k, v) in extra {
+        for (k, v) in self.tag_conditions(only) {
             cond.push_str(&format!(" and r[{}] == {}", flux_string(k), flux_string(v)));
         }
         let group: Vec<String> = self.group_by.iter().map(|g| flux_string(g)).collect();
