@@ -132,6 +132,14 @@ pub enum Command {
         model: String,
         #[arg(long, value_delimiter = ',')]
         period: Option<Vec<usize>>,
+        /// Detectors to combine (the highest score wins): interval, residual, level_shift,
+        /// frozen, missing. Default: residual, level_shift, frozen (cross_channel needs
+        /// several series and runs only in the daemon).
+        #[arg(long, value_delimiter = ',')]
+        detectors: Option<Vec<String>>,
+        /// Add a trailing `detector` column naming the detector that drove each score.
+        #[arg(long)]
+        explain: bool,
     },
 }
 
@@ -194,7 +202,9 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
             output,
             model,
             period,
-        } => detect(&input, &output, &model, period),
+            detectors,
+            explain,
+        } => detect(&input, &output, &model, period, detectors, explain),
         Command::Backtest {
             input,
             horizon,
@@ -515,9 +525,20 @@ fn detect(
     output: &Path,
     model: &str,
     period: Option<Vec<usize>>,
+    detectors: Option<Vec<String>>,
+    explain: bool,
 ) -> Result<(), CliError> {
     let (table, step, points, non_negative) = read_points(input)?;
-    let settings = cli_settings(model, period, non_negative)?;
+    let mut settings = cli_settings(model, period, non_negative)?;
+    if let Some(names) = detectors {
+        if let Some(bad) = names.iter().find(|n| !crate::detect::is_known(n)) {
+            return Err(CliError::usage(format!(
+                "--detectors: unknown detector `{bad}` (known: {})",
+                crate::detect::NAMES.join(", ")
+            )));
+        }
+        settings.detectors = names;
+    }
     let mut engine = SeriesEngine::new(Arc::new(settings), step);
     let out = engine.ingest(&points, i64::MIN);
     let by_ts: std::collections::HashMap<i64, &crate::engine::Evaluated> =
@@ -526,9 +547,10 @@ fn detect(
         .map_err(|e| CliError::usage(format!("{}: {e}", output.display())))?;
     let mut w = std::io::BufWriter::new(file);
     let io = |e: std::io::Error| CliError::other(format!("{}: {e}", output.display()));
+    let extra = if explain { ",detector" } else { "" };
     writeln!(
         w,
-        "timestamp,value,yhat,yhat_lower,yhat_upper,anomaly_score,is_anomaly"
+        "timestamp,value,yhat,yhat_lower,yhat_upper,anomaly_score,is_anomaly{extra}"
     )
     .map_err(io)?;
     let num = |v: f64| {
@@ -546,9 +568,15 @@ fn detect(
         };
         let score = ev.map_or(0.0, |e| e.verdict.score);
         let flag = ev.is_some_and(|e| e.is_anomaly);
+        let detector = match (explain, ev) {
+            (false, _) => "",
+            (true, Some(e)) if e.verdict.score > 0.0 => e.verdict.detector,
+            (true, _) => "none",
+        };
+        let sep = if explain { "," } else { "" };
         writeln!(
             w,
-            "{},{},{y},{l},{u},{score},{flag}",
+            "{},{},{y},{l},{u},{score},{flag}{sep}{detector}",
             csv_raw(&r.raw_ts),
             num(r.point.value)
         )

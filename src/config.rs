@@ -218,6 +218,7 @@ pub struct DetectConfig {
     pub confirm: usize,
     pub instant_score: f64,
     pub release: f64,
+    pub critical_score: f64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -342,11 +343,15 @@ impl Default for ModelConfig {
 impl Default for DetectConfig {
     fn default() -> Self {
         Self {
-            detectors: vec!["interval".into()],
+            detectors: crate::detect::DEFAULT_NAMES
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
             level: 99.0,
             threshold: 1.0,
             confirm: 2,
             instant_score: 3.0,
+            critical_score: 3.0,
             release: 0.8,
         }
     }
@@ -687,11 +692,16 @@ fn validate(config: Config, origin: &str) -> Result<Settings, Vec<String>> {
     {
         problems.push("detect.instant_score: must be at least detect.threshold".into());
     }
+    if config.detect.critical_score.is_nan()
+        || config.detect.critical_score < config.detect.threshold
+    {
+        problems.push("detect.critical_score: must be at least detect.threshold".into());
+    }
     if m.min_points < 3 {
         problems.push("model.min_points: at least 3".into());
     }
     for d in &config.detect.detectors {
-        if crate::detect::by_name(d).is_none() {
+        if !crate::detect::is_known(d) {
             problems.push(format!(
                 "detect.detectors: unknown detector `{d}` (known: {})",
                 crate::detect::NAMES.join(", ")
@@ -887,6 +897,7 @@ fn validate(config: Config, origin: &str) -> Result<Settings, Vec<String>> {
             threshold: config.detect.threshold,
             confirm: config.detect.confirm,
             instant: config.detect.instant_score,
+            critical: config.detect.critical_score,
             release: config.detect.release,
         },
     };

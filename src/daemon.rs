@@ -218,6 +218,7 @@ pub async fn serve(
             request_timeout: Duration::from_secs(settings.request_timeout_secs as u64),
             max_body_bytes: cfg.api.max_body_bytes,
         },
+        events: engine.events,
     };
 
     let listener = tokio::net::TcpListener::bind(addr)

@@ -13,6 +13,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, info_span, warn, Instrument};
 
 use crate::clock::Clock;
+use crate::detect::cross;
+use crate::detect::events::EventTracker;
 use crate::engine::{EngineSettings, Ingested, SeriesEngine};
 use crate::metrics::Metrics;
 use crate::series::{Point, SeriesKey};
@@ -104,6 +106,10 @@ pub struct Scheduler {
     fit_permits: Arc<Semaphore>,
     engines: HashMap<SeriesKey, Arc<Mutex<SeriesEngine>>>,
     known: HashMap<SeriesKey, Known>,
+    /// Events of the cross-channel detector, per series (it runs here, across series).
+    cross_events: HashMap<SeriesKey, EventTracker>,
+    /// Each series' usual departure from its forecast, for the cross-channel detector.
+    cross_baselines: HashMap<SeriesKey, crate::detect::cross::Baseline>,
     /// Whether the store's series state was loaded (once, at the first cycle).
     restored: bool,
 }
@@ -155,6 +161,8 @@ impl Scheduler {
             fit_permits: Arc::new(Semaphore::new(threads.max(1))),
             engines: HashMap::new(),
             known: HashMap::new(),
+            cross_events: HashMap::new(),
+            cross_baselines: HashMap::new(),
             restored: false,
         }
     }
@@ -329,6 +337,11 @@ impl Scheduler {
             output.series.push(state_out);
         }
 
+        if self.settings.detectors.iter().any(|d| d == cross::NAME) {
+            self.cross_channel(&mut output, &mut report);
+        }
+        self.check_silence(now, &mut output);
+
         report.model_secs = phase.elapsed().as_secs_f64();
         let phase = Instant::now();
         let mut write_ok = true;
@@ -373,6 +386,121 @@ impl Scheduler {
             "cycle finished"
         );
         report
+    }
+
+    /// Scores every observation of this cycle against the other series' observations at
+    /// the same time (series of the same step), and raises a record's score where it is
+    /// higher. Its flags form events of their own, per series, under the same rules.
+    fn cross_channel(&mut self, output: &mut CycleOutput, report: &mut CycleReport) {
+        // (step, time) → (series index, record index) of every scored observation.
+        let mut at: std::collections::BTreeMap<(i64, i64), Vec<(usize, usize)>> =
+            Default::default();
+        for (si, s) in output.series.iter().enumerate() {
+            for (ri, r) in s.anomalies.iter().enumerate() {
+                at.entry((s.state.step, r.time)).or_default().push((si, ri));
+            }
+        }
+        // In time order, so each series' event tracker sees its observations in order.
+        let mut by_time: Vec<_> = at.into_iter().collect();
+        by_time.sort_by_key(|((_, t), _)| *t);
+        let mut touched = std::collections::BTreeSet::new();
+        for (_, members) in by_time {
+            let raw: Vec<Option<f64>> = members
+                .iter()
+                .map(|&(si, ri)| {
+                    let r = &output.series[si].anomalies[ri];
+                    cross::relative(r.value, r.yhat)
+                })
+                .collect();
+            let adjusted: Vec<Option<f64>> = members
+                .iter()
+                .zip(&raw)
+                .map(|(&(si, _), r)| {
+                    let b = self.cross_baselines.get(&output.series[si].key);
+                    r.map(|r| b.map_or(r, |b| b.adjust(r)))
+                })
+                .collect();
+            let scores = cross::scores_of(&adjusted);
+            for ((&(si, ri), score), rel) in members.iter().zip(scores).zip(raw) {
+                let series = &mut output.series[si];
+                if let Some(rel) = rel {
+                    self.cross_baselines
+                        .entry(series.key.clone())
+                        .or_default()
+                        .update(rel);
+                }
+                let verdict = crate::detect::Verdict {
+                    score,
+                    detector: cross::NAME,
+                };
+                let tracker = self
+                    .cross_events
+                    .entry(series.key.clone())
+                    .or_insert_with(|| EventTracker::new(self.settings.events));
+                let rec = &mut series.anomalies[ri];
+                let (flag, event) = tracker.observe(rec.time, &verdict);
+                if score > rec.score {
+                    rec.score = score;
+                    rec.detector = cross::NAME.to_string();
+                }
+                if flag && !rec.is_anomaly {
+                    rec.is_anomaly = true;
+                    report.anomalies += 1;
+                }
+                if let Some(e) = event {
+                    match series.events.iter_mut().find(|x| x.start == e.start) {
+                        Some(x) if x.detector == e.detector => *x = e,
+                        _ => series.events.push(e),
+                    }
+                }
+                touched.insert(si);
+            }
+        }
+        for si in touched {
+            let s = &output.series[si];
+            if let Some(a) = s.anomalies.last() {
+                self.metrics.set_anomaly(&s.key, a.score, a.is_anomaly);
+            }
+        }
+    }
+
+    /// A series that normally delivers every step but has been silent for unusually long (a
+    /// dead feed) is shown as anomalous in the metrics on-call alerts on, with the reason in
+    /// its state, until data arrives again.
+    fn check_silence(&mut self, now: i64, output: &mut CycleOutput) {
+        let updated: std::collections::HashSet<SeriesKey> =
+            output.series.iter().map(|s| s.key.clone()).collect();
+        for (key, k) in &mut self.known {
+            let st = &mut k.state;
+            let (Some(last), true) = (st.last_point, st.step > 0) else {
+                continue;
+            };
+            if st.status == Status::Retired || updated.contains(key) {
+                continue;
+            }
+            // The newest bucket is still filling, so one step of silence is normal.
+            let gap = (now - last - st.step) as f64 / st.step as f64;
+            let score = crate::detect::feed::silence_score(gap, 1.0);
+            if score < 1.0 {
+                continue;
+            }
+            self.metrics.set_anomaly(key, score, true);
+            let silent = std::time::Duration::from_secs((now - last).max(0) as u64);
+            let reason = format!(
+                "missing: no new data for {}",
+                humantime::format_duration(silent)
+            );
+            if st.reason.as_deref() != Some(reason.as_str()) {
+                st.reason = Some(reason);
+                output.series.push(SeriesOutput {
+                    key: key.clone(),
+                    state: st.clone(),
+                    forecast: None,
+                    anomalies: vec![],
+                    events: vec![],
+                });
+            }
+        }
     }
 
     fn record_series(
@@ -499,5 +627,168 @@ impl Scheduler {
             }
             Err(e) => warn!(error = %e, "could not read series state from the store"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::source::demo::{AnomalyKind, DemoSpec};
+    use crate::source::DemoSource;
+    use crate::store::StoreSink;
+
+    const NOW: i64 = 1_764_000_000 + 1800;
+
+    /// The demo's twelve channels through one cycle: the injected outage, spike and level
+    /// shift become stored events with their severity's score, the rest stays quiet, and the
+    /// cross-channel detector runs across the channels.
+    #[tokio::test]
+    async fn a_cycle_stores_anomaly_points_and_events_for_what_was_injected() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let spec = DemoSpec::new(7, 12, NOW);
+        let injected = spec.injected();
+        let source = Arc::new(DemoSource::new(spec, 28 * 86_400));
+        let metrics = Arc::new(Metrics::new(&["channel".into()], 100).unwrap());
+        let mut sched = Scheduler::new(
+            source,
+            vec![Arc::new(StoreSink(store.clone()))],
+            store.clone(),
+            metrics.clone(),
+            Arc::new(ManualClock::new(NOW)),
+            Arc::new(EngineSettings::default()),
+            Duration::from_secs(60),
+            9 * 86_400,
+            30 * 86_400,
+            2,
+        );
+        let report = sched.cycle(&CancellationToken::new()).await;
+        assert!(report.anomalies > 0, "{report:?}");
+
+        let points = store.anomalies(0, i64::MAX, 0.0, 1_000_000).unwrap();
+        assert!(
+            points.len() >= 12 * 8 * 24,
+            "every scored observation is stored: {}",
+            points.len()
+        );
+        assert!(points
+            .iter()
+            .any(|p| p.record.detector == cross::NAME && p.record.score > 0.0));
+
+        let events = store.events(0, i64::MAX, 0.0, 10_000).unwrap();
+        let overlaps = |e: &crate::store::StoredEvent, i: &crate::source::demo::Injected| {
+            e.key.to_string() == format!("channel={}", i.channel)
+                && e.start < i.end
+                && e.end >= i.start
+        };
+        for i in &injected {
+            let found = events.iter().find(|e| overlaps(e, i));
+            let Some(e) = found else {
+                panic!("no event for {i:?}; events: {events:?}");
+            };
+            if i.kind != AnomalyKind::LevelShift {
+                assert!(
+                    e.start <= i.start + 3600,
+                    "{:?} seen within its first hour: {e:?}",
+                    i.kind
+                );
+            }
+        }
+        let outage = events
+            .iter()
+            .find(|e| overlaps(e, &injected[0]))
+            .expect("checked above");
+        assert!(outage.peak >= 3.0, "an outage is critical: {outage:?}");
+        let false_alarms: Vec<_> = events
+            .iter()
+            .filter(|e| !injected.iter().any(|i| overlaps(e, i)))
+            .collect();
+        // Twelve channels over nine days with 4% noise: about one warning a month per channel.
+        assert!(
+            false_alarms.len() <= 4,
+            "{} events on clean channels: {false_alarms:?}",
+            false_alarms.len()
+        );
+    }
+
+    /// The demo feed with one channel that can be cut off.
+    #[derive(Debug)]
+    struct Cut {
+        inner: DemoSource,
+        channel: &'static str,
+        cut: AtomicBool,
+    }
+
+    #[async_trait::async_trait]
+    impl crate::source::Source for Cut {
+        fn describe(&self) -> String {
+            "demo with a cut-off channel".into()
+        }
+        fn tag_keys(&self) -> Vec<String> {
+            self.inner.tag_keys()
+        }
+        async fn poll(&self, now: i64) -> Result<crate::source::Poll, crate::source::SourceError> {
+            let mut poll = self.inner.poll(now).await?;
+            if self.cut.load(Ordering::SeqCst) {
+                let name = format!("channel={}", self.channel);
+                poll.updates.retain(|u| u.key.to_string() != name);
+            }
+            Ok(poll)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_silent_channel_is_flagged_with_the_reason_in_its_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let source = Arc::new(Cut {
+            inner: DemoSource::new(DemoSpec::new(7, 4, NOW), 14 * 86_400),
+            channel: "news",
+            cut: AtomicBool::new(false),
+        });
+        let metrics = Arc::new(Metrics::new(&["channel".into()], 100).unwrap());
+        let clock = Arc::new(ManualClock::new(NOW));
+        let mut sched = Scheduler::new(
+            source.clone(),
+            vec![Arc::new(StoreSink(store.clone()))],
+            store.clone(),
+            metrics.clone(),
+            clock.clone(),
+            Arc::new(EngineSettings::default()),
+            Duration::from_secs(60),
+            86_400,
+            30 * 86_400,
+            2,
+        );
+        let cancel = CancellationToken::new();
+        sched.cycle(&cancel).await;
+        source.cut.store(true, Ordering::SeqCst);
+        let news = |m: &str| {
+            let line = format!("viewcast_is_anomaly{{channel=\"{m}\"}}");
+            metrics
+                .render()
+                .lines()
+                .find(|l| l.starts_with(&line))
+                .map(|l| l.rsplit(' ').next().unwrap().to_string())
+        };
+        // Two silent hours are within what a live feed does; four are not.
+        clock.advance(2 * 3600);
+        sched.cycle(&cancel).await;
+        assert_eq!(news("news").as_deref(), Some("0"));
+        clock.advance(2 * 3600);
+        sched.cycle(&cancel).await;
+        assert_eq!(news("news").as_deref(), Some("1"));
+        assert_eq!(news("sports").as_deref(), Some("0"), "the others are live");
+        let rows = store.series().unwrap();
+        let row = rows
+            .iter()
+            .find(|r| r.key.to_string() == "channel=news")
+            .unwrap();
+        let reason = row.state.reason.clone().unwrap_or_default();
+        assert!(
+            reason.starts_with("missing: no new data for 5h"),
+            "{reason}"
+        );
     }
 }

@@ -259,6 +259,60 @@ fn detect_writes_one_row_per_input_row_and_flags_an_outage() {
 }
 
 #[test]
+fn detect_runs_the_named_detectors_and_explains_its_scores() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 24 * 21;
+    // The feed freezes for the last twelve hours.
+    let f = write_series(
+        dir.path(),
+        "s.csv",
+        (0..n).map(|i| Some(seasonal(i.min(n - 12)))),
+        1,
+    );
+    let o = dir.path().join("out.csv");
+    let run = |detectors: &str| {
+        viewcast(
+            &[
+                "detect",
+                "--input",
+                f.to_str().unwrap(),
+                "--output",
+                o.to_str().unwrap(),
+                "--detectors",
+                detectors,
+                "--explain",
+            ],
+            dir.path(),
+        )
+    };
+    let out = run("frozen");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&o).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].ends_with(",is_anomaly,detector"), "{}", lines[0]);
+    let flagged: Vec<usize> = (1..lines.len())
+        .filter(|&i| lines[i].ends_with(",true,frozen"))
+        .collect();
+    assert!(
+        !flagged.is_empty() && flagged[0] > n - 12 && flagged[0] <= n - 12 + 7,
+        "six equal values score 1, the second such opens an event: {flagged:?}"
+    );
+    assert!(
+        lines[1..n - 11].iter().all(|l| !l.contains(",true,")),
+        "nothing before the freeze"
+    );
+
+    let out = run("residual,psychic");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown detector `psychic`"), "{err}");
+}
+
+#[test]
 fn sample_data_is_reproducible_in_both_formats() {
     let dir = tempfile::tempdir().unwrap();
     let a = dir.path().join("a.csv");

@@ -38,6 +38,8 @@ pub struct AppState {
     pub levels: Vec<f64>,
     pub default_level: f64,
     pub options: ApiOptions,
+    /// Threshold and critical score: the severity of what the store holds.
+    pub events: crate::detect::events::EventRules,
 }
 
 /// Protections and conveniences around every route.
@@ -364,6 +366,17 @@ async fn forecast(
     Ok(Json(json!({ "series": series })).into_response())
 }
 
+/// "warning" or "critical" for a flagged observation (or an event, by its peak), "" otherwise.
+fn severity(s: &AppState, score: f64, flagged: bool) -> &'static str {
+    let rules = &s.events;
+    match (flagged, rules.severity(score)) {
+        (true, Some(sev)) => sev.as_str(),
+        // Flagged by an event's hysteresis while just under the threshold.
+        (true, None) => crate::detect::events::Severity::Warning.as_str(),
+        (false, _) => "",
+    }
+}
+
 async fn anomalies(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -401,12 +414,12 @@ async fn anomalies(
         .collect();
     if wants_csv(&p, &headers) {
         let mut body = String::from(
-            "key,time,value,yhat,yhat_lower,yhat_upper,anomaly_score,is_anomaly,detector\n",
+            "key,time,value,yhat,yhat_lower,yhat_upper,anomaly_score,is_anomaly,detector,severity\n",
         );
         for a in &found {
             let r = &a.record;
             body.push_str(&format!(
-                "{},{},{},{},{},{},{},{},{}\n",
+                "{},{},{},{},{},{},{},{},{},{}\n",
                 csv_cell(&a.key.to_string()),
                 rfc3339(r.time),
                 r.value,
@@ -415,7 +428,8 @@ async fn anomalies(
                 r.yhat_upper,
                 r.score,
                 r.is_anomaly,
-                csv_cell(&r.detector)
+                csv_cell(&r.detector),
+                severity(&s, r.score, r.is_anomaly)
             ));
         }
         return Ok(csv_response(body));
@@ -435,6 +449,7 @@ async fn anomalies(
                 "anomaly_score": r.score,
                 "is_anomaly": r.is_anomaly,
                 "detector": r.detector,
+                "severity": (r.is_anomaly).then(|| severity(&s, r.score, true)),
             })
         })
         .collect();
@@ -451,6 +466,7 @@ async fn anomalies(
                 "end": rfc3339(e.end),
                 "peak_score": e.peak,
                 "detector": e.detector,
+                "severity": severity(&s, e.peak, true),
                 "open": e.open,
             })
         })
@@ -532,6 +548,7 @@ mod tests {
             levels: settings.levels.clone(),
             default_level: 95.0,
             options: ApiOptions::default(),
+            events: settings.events,
         };
         (dir, state, sched)
     }
@@ -641,6 +658,15 @@ mod tests {
             a.len()
         );
         assert!(a[0]["detector"].is_string() && a[0]["anomaly_score"].is_number());
+        for x in &a {
+            let flagged = x["is_anomaly"].as_bool().unwrap();
+            let severity = x["severity"].as_str();
+            assert_eq!(flagged, severity.is_some(), "{x}");
+            if let Some(sev) = severity {
+                let critical = x["anomaly_score"].as_f64().unwrap() >= 3.0;
+                assert_eq!(sev, if critical { "critical" } else { "warning" }, "{x}");
+            }
+        }
 
         let metrics = call(&state, "GET", "/metrics", None).await.1;
         assert!(

@@ -12,6 +12,37 @@ pub struct EventRules {
     pub confirm: usize,
     pub instant: f64,
     pub release: f64,
+    /// A score (or an event's peak) at least this high is critical rather than a warning.
+    pub critical: f64,
+}
+
+/// How urgent an anomaly is, from its score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+impl EventRules {
+    /// The severity of a score: none below the threshold, critical from `critical` up.
+    pub fn severity(&self, score: f64) -> Option<Severity> {
+        if score >= self.critical.max(self.threshold) {
+            Some(Severity::Critical)
+        } else if score >= self.threshold {
+            Some(Severity::Warning)
+        } else {
+            None
+        }
+    }
 }
 
 impl Default for EventRules {
@@ -21,6 +52,7 @@ impl Default for EventRules {
             confirm: 2,
             instant: 3.0,
             release: 0.8,
+            critical: 3.0,
         }
     }
 }
@@ -157,5 +189,17 @@ mod tests {
             }
         );
         assert_eq!(t.observe(14, &v(0.1)), (false, None));
+    }
+
+    #[test]
+    fn severity_follows_the_score() {
+        let r = EventRules {
+            critical: 5.0,
+            ..EventRules::default()
+        };
+        assert_eq!(r.severity(0.99), None);
+        assert_eq!(r.severity(1.0), Some(Severity::Warning));
+        assert_eq!(r.severity(4.9).map(Severity::as_str), Some("warning"));
+        assert_eq!(r.severity(5.0).map(Severity::as_str), Some("critical"));
     }
 }

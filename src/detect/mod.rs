@@ -1,7 +1,10 @@
 //! Anomaly detectors: each scores an observation against what was expected of it
 //! (≥ 1 = anomalous); a set of detectors reports the highest score and which detector drove it.
 
+pub mod cross;
 pub mod events;
+pub mod feed;
+pub mod robust;
 
 use std::fmt;
 
@@ -64,31 +67,65 @@ pub fn interval_score(value: f64, e: &Expected) -> f64 {
 }
 
 /// Names of the detectors, as configs spell them.
-pub const NAMES: &[&str] = &["interval"];
+pub const NAMES: &[&str] = &[
+    "interval",
+    "residual",
+    "level_shift",
+    "frozen",
+    "missing",
+    cross::NAME,
+];
 
-/// Builds a detector by name.
-pub fn by_name(name: &str) -> Option<Box<dyn Detector>> {
-    match name {
-        "interval" => Some(Box::new(IntervalDetector)),
-        _ => None,
-    }
+/// The detectors a config gets when it names none.
+/// (`missing` is left out of replays by default: irregular feeds have gaps that are not
+/// incidents; the daemon checks silent series on every cycle regardless.)
+pub const DEFAULT_NAMES: &[&str] = &["residual", "level_shift", "frozen", cross::NAME];
+
+/// Builds a per-series detector by name, for a series observed every `step_secs`
+/// (`cross_channel` is none: the scheduler runs it across series).
+pub fn by_name(name: &str, step_secs: i64) -> Option<Box<dyn Detector>> {
+    Some(match name {
+        "interval" => Box::new(IntervalDetector),
+        "residual" => Box::new(robust::ResidualDetector::new(step_secs)),
+        "level_shift" => Box::new(robust::LevelShiftDetector::new(step_secs)),
+        "frozen" => Box::new(feed::FrozenDetector::default()),
+        "missing" => Box::new(feed::MissingDetector::new(step_secs)),
+        _ => return None,
+    })
+}
+
+/// Whether a config may name this detector.
+pub fn is_known(name: &str) -> bool {
+    NAMES.contains(&name)
 }
 
 /// The detectors of one series, combined: the highest score wins.
 #[derive(Debug)]
 pub struct DetectorSet {
     detectors: Vec<Box<dyn Detector>>,
+    names: Vec<String>,
+    step_secs: i64,
 }
 
 impl DetectorSet {
     /// `names` must be valid (config validation checks them); unknown names are skipped.
-    pub fn new(names: &[String]) -> Self {
+    pub fn new(names: &[String], step_secs: i64) -> Self {
         let mut detectors: Vec<Box<dyn Detector>> =
-            names.iter().filter_map(|n| by_name(n)).collect();
+            names.iter().filter_map(|n| by_name(n, step_secs)).collect();
         if detectors.is_empty() {
             detectors.push(Box::new(IntervalDetector));
         }
-        Self { detectors }
+        Self {
+            detectors,
+            names: names.to_vec(),
+            step_secs,
+        }
+    }
+
+    /// Forgets what the detectors learnt: the series has changed for good (an anomaly that
+    /// lasted too long to be one), so its old noise and runs no longer say what is normal.
+    pub fn reset(&mut self) {
+        *self = Self::new(&self.names, self.step_secs);
     }
 
     pub fn observe(&mut self, ts: i64, value: f64, expected: &Expected) -> Verdict {

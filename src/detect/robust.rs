@@ -1,0 +1,376 @@
+//! Detectors that learn each series' own noise from its recent forecast residuals, so the same
+//! defaults hold on a quiet news channel and a noisy shopping channel, seasonal or not:
+//!
+//! - [`ResidualDetector`]: one observation far from the forecast, in robust standard
+//!   deviations (MAD) of recent residuals, after removing the forecast's slowly drifting level
+//!   error (a forecast made hours ago is often off by a steady amount until the next refit);
+//! - [`LevelShiftDetector`]: a sustained move (an outage, a lost distribution partner): the
+//!   median of the last few residuals against the spread such medians normally have, so it
+//!   fires after a handful of points, long before a week of residuals moves the other scores.
+
+use std::collections::VecDeque;
+
+use super::{Detector, Expected, MAX_SCORE};
+
+/// The normal-consistency factor of the median absolute deviation.
+const MAD_TO_SIGMA: f64 = 1.4826;
+/// The normal-consistency factor of the mean absolute deviation (√(π/2)).
+const MEAN_AD_TO_SIGMA: f64 = 1.2533;
+
+/// A bounded window of recent values with a robust centre (median) and spread (MAD).
+#[derive(Debug, Clone)]
+pub(crate) struct RobustWindow {
+    values: VecDeque<f64>,
+    capacity: usize,
+    scratch: Vec<f64>,
+}
+
+impl RobustWindow {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            values: VecDeque::with_capacity(capacity),
+            capacity: capacity.max(1),
+            scratch: Vec::with_capacity(capacity),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    pub(crate) fn push(&mut self, v: f64) {
+        if !v.is_finite() {
+            return;
+        }
+        if self.values.len() == self.capacity {
+            self.values.pop_front();
+        }
+        self.values.push_back(v);
+    }
+
+    /// Median and robust standard deviation (1.4826 × MAD) of the window; None when empty.
+    pub(crate) fn centre_and_sigma(&mut self) -> Option<(f64, f64)> {
+        if self.values.is_empty() {
+            return None;
+        }
+        self.scratch.clear();
+        self.scratch.extend(self.values.iter().copied());
+        let med = median_in_place(&mut self.scratch);
+        for v in &mut self.scratch {
+            *v = (*v - med).abs();
+        }
+        let mad = median_in_place(&mut self.scratch);
+        let mean_ad = self.scratch.iter().sum::<f64>() / self.scratch.len() as f64;
+        // Quantised or lockstep values (counts, a forecast that repeats yesterday) can make
+        // the MAD vanish while the values still spread: then half the spread the mean absolute
+        // deviation implies stands in (for normal or heavy-tailed data the MAD is larger).
+        Some((
+            med,
+            (MAD_TO_SIGMA * mad).max(0.5 * MEAN_AD_TO_SIGMA * mean_ad),
+        ))
+    }
+}
+
+/// The median of `xs` (reordered in the process); NaN for an empty slice.
+pub(crate) fn median_in_place(xs: &mut [f64]) -> f64 {
+    let n = xs.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    let mid = n / 2;
+    let (lo, m, _) = xs.select_nth_unstable_by(mid, f64::total_cmp);
+    let m = *m;
+    if n % 2 == 1 {
+        m
+    } else {
+        let below = lo.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        (below + m) / 2.0
+    }
+}
+
+/// A floor for a spread, so a series with (near) constant residuals does not divide by zero
+/// and still flags a real departure.
+fn sigma_floor(sigma: f64, scale_hint: f64) -> f64 {
+    sigma.max(1e-6 * scale_hint.abs().max(1e-9))
+}
+
+/// The resolution of a series: the smallest non-zero change between consecutive values seen
+/// (1 for counts, 0.0001 for a rate quoted to four decimals, tiny for continuous data). A
+/// difference of a unit or two of it is never an anomaly, however quiet the series.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Resolution {
+    last: Option<f64>,
+    quantum: Option<f64>,
+}
+
+impl Resolution {
+    pub(crate) fn observe(&mut self, value: f64) {
+        if !value.is_finite() {
+            return;
+        }
+        if let Some(last) = self.last.replace(value) {
+            let d = (value - last).abs();
+            if d > 0.0 && self.quantum.is_none_or(|q| d < q) {
+                self.quantum = Some(d);
+            }
+        }
+    }
+
+    /// A floor for a spread: half a unit of the resolution.
+    pub(crate) fn floor(&self) -> f64 {
+        self.quantum.map_or(0.0, |q| q / 2.0)
+    }
+}
+
+/// How many residuals a robust window keeps: about a week of the series (so every hour of the
+/// day and every weekday is in it), within bounds that keep the cost per point small.
+pub(crate) fn window_len(step_secs: i64) -> usize {
+    let week = 7 * 86_400 / step_secs.max(1);
+    (week as usize).clamp(168, 2016)
+}
+
+/// Residual scores are this many robust standard deviations at score 1. Forecast residuals
+/// are heavy-tailed (holidays, weather), so 3σ would page every week.
+pub const RESIDUAL_SIGMAS: f64 = 6.0;
+/// Level-shift scores are this many robust standard deviations (of the short medians) at 1:
+/// medians of neighbouring multi-step forecast errors are strongly correlated, so their
+/// spread understates how far they wander on their own.
+pub const SHIFT_SIGMAS: f64 = 10.0;
+/// Residuals the level-shift detector takes the median of.
+pub const SHIFT_POINTS: usize = 6;
+/// Residuals needed before either detector scores anything.
+const MIN_RESIDUALS: usize = 48;
+/// How fast the drifting level error of a forecast is followed: each residual corrects half
+/// of it, so what is left is close to a one-step-ahead error.
+const LEVEL_ALPHA: f64 = 0.5;
+
+#[derive(Debug, Clone)]
+pub struct ResidualDetector {
+    window: RobustWindow,
+    level: f64,
+    resolution: Resolution,
+}
+
+impl ResidualDetector {
+    pub fn new(step_secs: i64) -> Self {
+        Self {
+            window: RobustWindow::new(window_len(step_secs)),
+            level: 0.0,
+            resolution: Resolution::default(),
+        }
+    }
+}
+
+impl Detector for ResidualDetector {
+    fn name(&self) -> &'static str {
+        "residual"
+    }
+
+    fn observe(&mut self, _ts: i64, value: f64, e: &Expected) -> f64 {
+        let r = value - e.yhat;
+        if !r.is_finite() {
+            return 0.0;
+        }
+        self.resolution.observe(value);
+        let corrected = r - self.level;
+        let stats = (self.window.len() >= MIN_RESIDUALS)
+            .then(|| self.window.centre_and_sigma())
+            .flatten();
+        let score = match stats {
+            Some((centre, sigma)) => {
+                let sigma = sigma_floor(sigma.max(self.resolution.floor()), e.yhat);
+                ((corrected - centre).abs() / (RESIDUAL_SIGMAS * sigma)).min(MAX_SCORE)
+            }
+            None => 0.0,
+        };
+        // The level follows the residuals, but a single wild one moves it only as far as a
+        // normal residual would, so a spike does not leave a trail of false flags behind it.
+        let step = match stats {
+            Some((centre, sigma)) => {
+                let limit =
+                    RESIDUAL_SIGMAS * sigma_floor(sigma.max(self.resolution.floor()), e.yhat);
+                (corrected - centre).clamp(-limit, limit) + centre
+            }
+            None => corrected,
+        };
+        self.level += LEVEL_ALPHA * step;
+        // Flagged residuals stay out of the window, so an anomaly does not teach the detector
+        // that anomalies are normal; a lasting change is absorbed by the level instead (and
+        // the engine starts the detectors afresh once it accepts the change).
+        if score < 1.0 {
+            self.window.push(step);
+        }
+        score
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct LevelShiftDetector {
+    recent: VecDeque<f64>,
+    medians: RobustWindow,
+    /// The single residuals, whose spread bounds how tight the medians' spread may be taken.
+    residuals: RobustWindow,
+    resolution: Resolution,
+    scratch: Vec<f64>,
+}
+
+impl LevelShiftDetector {
+    pub fn new(step_secs: i64) -> Self {
+        Self {
+            recent: VecDeque::with_capacity(SHIFT_POINTS),
+            medians: RobustWindow::new(window_len(step_secs)),
+            residuals: RobustWindow::new(window_len(step_secs)),
+            resolution: Resolution::default(),
+            scratch: Vec::with_capacity(SHIFT_POINTS),
+        }
+    }
+}
+
+impl Detector for LevelShiftDetector {
+    fn name(&self) -> &'static str {
+        "level_shift"
+    }
+
+    fn observe(&mut self, _ts: i64, value: f64, e: &Expected) -> f64 {
+        let r = value - e.yhat;
+        if !r.is_finite() {
+            return 0.0;
+        }
+        self.resolution.observe(value);
+        if self.recent.len() == SHIFT_POINTS {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(r);
+        if self.recent.len() < SHIFT_POINTS {
+            return 0.0;
+        }
+        self.scratch.clear();
+        self.scratch.extend(self.recent.iter().copied());
+        let m = median_in_place(&mut self.scratch);
+        let stats = (self.medians.len() >= MIN_RESIDUALS)
+            .then(|| self.medians.centre_and_sigma())
+            .flatten()
+            .map(|(centre, sigma)| {
+                // Medians of independent residuals spread about σ/√n; a tighter spread
+                // means the residuals move in lockstep (regular noise, a smooth forecast
+                // error) and says nothing about how far a real shift must go.
+                let single = self.residuals.centre_and_sigma().map_or(0.0, |(_, s)| s);
+                let sigma = sigma.max(single / (SHIFT_POINTS as f64).sqrt());
+                (
+                    centre,
+                    sigma_floor(sigma.max(self.resolution.floor()), e.yhat),
+                )
+            });
+        let Some((centre, sigma)) = stats else {
+            self.medians.push(m);
+            self.residuals.push(r);
+            return 0.0;
+        };
+        let limit = SHIFT_SIGMAS * sigma;
+        let score = ((m - centre).abs() / limit).min(MAX_SCORE);
+        // A flagged median joins the window at the flagging edge: an anomaly barely widens
+        // the spread, yet medians that stay apart (a forecast that is off for days) are
+        // learnt within a window rather than flagged for ever.
+        self.medians.push(m.clamp(centre - limit, centre + limit));
+        if score < 1.0 {
+            self.residuals.push(r);
+        }
+        score
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e(yhat: f64) -> Expected {
+        Expected {
+            yhat,
+            lower: yhat - 1.0,
+            upper: yhat + 1.0,
+        }
+    }
+
+    /// Deterministic noise in [-1, 1].
+    fn noise(i: usize) -> f64 {
+        ((i as f64 * 12.9898).sin() * 43_758.545).fract() * 2.0 - 1.0
+    }
+
+    #[test]
+    fn median_and_mad() {
+        let mut w = RobustWindow::new(5);
+        for v in [100.0, 2.0, 3.0, 4.0, 6.0, 5.0] {
+            w.push(v);
+        }
+        // The window keeps the last five: 2, 3, 4, 6, 5.
+        let (m, s) = w.centre_and_sigma().unwrap();
+        assert_eq!(m, 4.0);
+        assert!((s - MAD_TO_SIGMA * 1.0).abs() < 1e-12, "{s}");
+        assert_eq!(median_in_place(&mut [4.0, 1.0, 3.0, 2.0]), 2.5);
+        // Quantised values: the MAD is zero, the mean absolute deviation (0.8) is not.
+        for v in [1.0, 1.0, 1.0, 1.0, 5.0] {
+            w.push(v);
+        }
+        let (m, s) = w.centre_and_sigma().unwrap();
+        assert_eq!(m, 1.0);
+        assert!((s - 0.5 * MEAN_AD_TO_SIGMA * 0.8).abs() < 1e-12, "{s}");
+    }
+
+    #[test]
+    fn residual_flags_a_spike_once_and_adapts_to_the_noise_of_the_series() {
+        for scale in [0.01, 1.0, 5000.0] {
+            let mut d = ResidualDetector::new(3600);
+            let mut flags = Vec::new();
+            for i in 0..600 {
+                let mut y = 100.0 * scale + scale * noise(i);
+                if i == 400 {
+                    y += 20.0 * scale;
+                }
+                if d.observe(0, y, &e(100.0 * scale)) >= 1.0 {
+                    flags.push(i);
+                }
+            }
+            assert_eq!(flags, vec![400], "scale {scale}");
+        }
+    }
+
+    #[test]
+    fn residual_ignores_a_steady_forecast_bias() {
+        let mut d = ResidualDetector::new(3600);
+        let max = (0..500)
+            .map(|i| d.observe(0, 130.0 + noise(i), &e(100.0)))
+            .skip(60)
+            .fold(0.0, f64::max);
+        assert!(
+            max < 1.0,
+            "a constant bias is the forecast's, not an anomaly: {max}"
+        );
+    }
+
+    #[test]
+    fn level_shift_flags_an_outage_within_a_few_points() {
+        let mut d = LevelShiftDetector::new(3600);
+        let mut first = None;
+        for i in 0..500 {
+            // An outage at 400: the audience falls to 60% and stays there.
+            let y = if i >= 400 { 60.0 } else { 100.0 } + 3.0 * noise(i);
+            if d.observe(0, y, &e(100.0)) >= 1.0 && first.is_none() {
+                first = Some(i);
+            }
+        }
+        let first = first.expect("the shift is flagged");
+        assert!((400..=400 + SHIFT_POINTS).contains(&first), "{first}");
+    }
+
+    #[test]
+    fn level_shift_stays_quiet_on_noise_and_single_spikes() {
+        let mut d = LevelShiftDetector::new(3600);
+        let max = (0..1000)
+            .map(|i| {
+                let spike = if i % 97 == 0 { 50.0 } else { 0.0 };
+                d.observe(0, 100.0 + 3.0 * noise(i) + spike, &e(100.0))
+            })
+            .fold(0.0, f64::max);
+        assert!(max < 1.0, "{max}");
+    }
+}
