@@ -219,6 +219,7 @@ pub async fn serve(
             max_body_bytes: cfg.api.max_body_bytes,
         },
         events: engine.events,
+        detect_level: engine.detect_level,
     };
 
     let listener = tokio::net::TcpListener::bind(addr)

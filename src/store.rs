@@ -2,6 +2,7 @@
 //! history of evaluated observations. WAL mode, one transaction per cycle; it survives
 //! restarts, so the API can serve stored forecasts before the first new cycle ends.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -308,6 +309,24 @@ impl Store {
                 }
             }
             Ok(Some(StoredForecast { generated_at, set: ForecastSet { model, through, step, bands, calibrated: true } }))
+        })
+    }
+
+    /// Per series key (as `SeriesKey::to_string`), how many observations since `since` fell
+    /// inside the stored interval, of how many were evaluated.
+    pub fn coverage(&self, since: i64) -> Result<HashMap<String, (u64, u64)>> {
+        self.with_reader(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT key, SUM(value >= lower AND value <= upper), COUNT(*)
+                 FROM anomaly WHERE time >= ?1 GROUP BY key",
+            )?;
+            let rows = st.query_map(params![since], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    (r.get::<_, i64>(1)? as u64, r.get::<_, i64>(2)? as u64),
+                ))
+            })?;
+            rows.collect()
         })
     }
 

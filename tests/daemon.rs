@@ -139,8 +139,12 @@ fn prometheus_scrapes_every_channel(daemon_port: u16, dir: &std::path::Path) {
             (code == 200 && r.len() == 12).then_some(r)
         },
     );
+    let dashboard_ok = grafana_promql_answers(port);
     let _ = prom.kill();
     let _ = prom.wait();
+    if let Err(e) = dashboard_ok {
+        panic!("{e}");
+    }
     let mut channels: Vec<&str> = result
         .iter()
         .map(|s| s["metric"]["channel"].as_str().unwrap())
@@ -151,6 +155,39 @@ fn prometheus_scrapes_every_channel(daemon_port: u16, dir: &std::path::Path) {
     assert!(result
         .iter()
         .all(|s| s["value"][1].as_str().unwrap().parse::<f64>().is_ok()));
+}
+
+/// Every PromQL expression of the shipped Grafana dashboard is valid for this Prometheus, and
+/// the ones over plain gauges return data from the scraped daemon.
+fn grafana_promql_answers(prom_port: u16) -> Result<(), String> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("deploy/grafana/viewcast-dashboard.json");
+    let dash: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let exprs: Vec<String> = dash["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
+        .filter(|t| t["datasource"]["type"] == "prometheus")
+        .map(|t| t["expr"].as_str().unwrap().replace("$channel", ".*"))
+        .collect();
+    if exprs.len() < 5 {
+        return Err(format!("too few PromQL targets: {exprs:?}"));
+    }
+    for e in exprs {
+        let q = format!("/api/v1/query?query={}", common::influx::enc(&e));
+        let (code, body) = http(prom_port, "GET", &q).ok_or("prometheus did not answer")?;
+        let v: serde_json::Value = serde_json::from_str(&body).map_err(|x| x.to_string())?;
+        if code != 200 || v["status"] != "success" {
+            return Err(format!("{e}: {code} {body}"));
+        }
+        let gauge = !e.contains("rate(") && !e.contains(">= 1");
+        if gauge && v["data"]["result"].as_array().is_none_or(|r| r.is_empty()) {
+            return Err(format!("{e}: no data: {body}"));
+        }
+    }
+    Ok(())
 }
 
 fn chromium(dir: &std::path::Path, extra: &[&str], url: &str) -> std::process::Output {

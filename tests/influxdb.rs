@@ -134,6 +134,7 @@ fn reads_sample_data_writes_the_schema_back_and_picks_up_new_channels() {
         ODD.replace('\\', "\\\\").replace('\'', "\\'")
     );
     assert_eq!(influx.series("viewership", &odd_q)[0].1[0][1], 168);
+    grafana_queries_answer(&influx);
 
     // The exact schema: tags and field types.
     let keys = |q: &str| -> Vec<String> {
@@ -233,6 +234,55 @@ fn reads_sample_data_writes_the_schema_back_and_picks_up_new_channels() {
 
     let (status, _) = d.terminate();
     assert!(status.success());
+}
+
+/// Every InfluxQL query of the shipped Grafana dashboard, with its template variables filled
+/// in as Grafana would, runs on what the daemon wrote; all but the flagged-only ones return
+/// values.
+fn grafana_queries_answer(influx: &InfluxServer) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/grafana/viewcast-dashboard.json");
+    let dash: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut queries: Vec<String> = Vec::new();
+    for panel in dash["panels"].as_array().unwrap() {
+        for t in panel["targets"].as_array().into_iter().flatten() {
+            if t["datasource"]["type"] == "influxdb" {
+                queries.push(t["query"].as_str().unwrap().to_string());
+            }
+        }
+    }
+    for a in dash["annotations"]["list"].as_array().unwrap() {
+        queries.push(a["query"].as_str().unwrap().to_string());
+    }
+    for v in dash["templating"]["list"].as_array().unwrap() {
+        if v["type"] == "query" {
+            queries.push(v["query"].as_str().unwrap().to_string());
+        }
+    }
+    assert!(queries.len() >= 6, "{queries:?}");
+    for q in queries {
+        // Grafana renders the dashboard's range (now-14d to now+7d) as explicit bounds.
+        let sql = q
+            .replace("$timeFilter", "time >= now() - 14d AND time <= now() + 7d")
+            .replace("$__interval", "1h")
+            .replace("$channel", "news");
+        let v = influx.query("viewership", &sql);
+        let r = &v["results"][0];
+        assert!(r["error"].is_null(), "{sql}: {v}");
+        if q.contains("\"is_anomaly\" = true") {
+            continue;
+        }
+        let values = r["series"][0]["values"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            values
+                .iter()
+                .any(|row| row.as_array().unwrap().iter().skip(1).any(|x| !x.is_null())),
+            "{sql}: no values: {v}"
+        );
+    }
 }
 
 fn csv_series(dir: &Path, name: &str, start: i64, hours: usize) {

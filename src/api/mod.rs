@@ -40,6 +40,8 @@ pub struct AppState {
     pub options: ApiOptions,
     /// Threshold and critical score: the severity of what the store holds.
     pub events: crate::detect::events::EventRules,
+    /// The level of the interval each observation is compared with (and stored with).
+    pub detect_level: f64,
 }
 
 /// Protections and conveniences around every route.
@@ -225,12 +227,19 @@ async fn matching(s: &AppState, filters: &[(String, String)]) -> Result<Vec<Seri
     Ok(rows)
 }
 
+/// How far back `/api/v1/series` measures how often observations fell inside their interval.
+const COVERAGE_WINDOW_SECS: i64 = 7 * 86_400;
+
 async fn series(State(s): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     let p = Params::parse(q.as_deref(), &[])?;
     let rows = matching(&s, &p.filters).await?;
+    let store = s.store.clone();
+    let since = s.clock.now() - COVERAGE_WINDOW_SECS;
+    let coverage = blocking(move || store.coverage(since)).await?;
     let list: Vec<Value> = rows
         .iter()
         .map(|r| {
+            let cov = coverage.get(&r.key.to_string()).filter(|(_, n)| *n > 0);
             json!({
                 "key": r.key.to_string(),
                 "tags": r.key.tags(),
@@ -240,6 +249,12 @@ async fn series(State(s): State<AppState>, RawQuery(q): RawQuery) -> Result<Resp
                 "last_point": r.state.last_point.map(rfc3339),
                 "last_fit": r.state.last_fit.map(rfc3339),
                 "backtest_mase": r.state.backtest_mase,
+                "interval_coverage": cov.map(|(inside, n)| json!({
+                    "level": s.detect_level,
+                    "share": *inside as f64 / *n as f64,
+                    "observations": n,
+                    "days": COVERAGE_WINDOW_SECS / 86_400,
+                })),
             })
         })
         .collect();
@@ -549,6 +564,7 @@ mod tests {
             default_level: 95.0,
             options: ApiOptions::default(),
             events: settings.events,
+            detect_level: settings.detect_level,
         };
         (dir, state, sched)
     }
@@ -605,6 +621,14 @@ mod tests {
                 .all(|s| s["backtest_mase"].as_f64().is_some_and(|m| m > 0.0)),
             "{series:?}"
         );
+        // Two days were scored: each series tells how often its 99% interval held.
+        for x in &series {
+            let c = &x["interval_coverage"];
+            assert_eq!(c["level"], 99.0, "{x}");
+            assert!(c["observations"].as_u64().unwrap() >= 40, "{x}");
+            let share = c["share"].as_f64().unwrap();
+            assert!((0.8..=1.0).contains(&share), "{x}");
+        }
 
         let (code, body) = call(
             &state,
