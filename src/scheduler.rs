@@ -408,8 +408,14 @@ impl Scheduler {
             let raw: Vec<Option<f64>> = members
                 .iter()
                 .map(|&(si, ri)| {
-                    let r = &output.series[si].anomalies[ri];
-                    cross::relative(r.value, r.yhat)
+                    let s = &output.series[si];
+                    let r = &s.anomalies[ri];
+                    let b = self
+                        .cross_baselines
+                        .get(&s.key)
+                        .copied()
+                        .unwrap_or_default();
+                    b.relative(r.value, r.yhat)
                 })
                 .collect();
             let adjusted: Vec<Option<f64>> = members
@@ -424,10 +430,11 @@ impl Scheduler {
             for ((&(si, ri), score), rel) in members.iter().zip(scores).zip(raw) {
                 let series = &mut output.series[si];
                 if let Some(rel) = rel {
+                    let r = &series.anomalies[ri];
                     self.cross_baselines
                         .entry(series.key.clone())
                         .or_default()
-                        .update(rel);
+                        .update(r.value, r.yhat, rel);
                 }
                 let verdict = crate::detect::Verdict {
                     score,

@@ -55,27 +55,52 @@ pub fn scores_of(rel: &[Option<f64>]) -> Vec<f64> {
 
 /// How fast a channel's usual departure from its forecast is followed.
 const BASELINE_ALPHA: f64 = 0.2;
+/// How fast a channel's usual size is followed (about a day of hourly points).
+const SCALE_ALPHA: f64 = 0.05;
+/// Departures are relative to at least this share of the channel's usual size, so a quiet
+/// night hour (a few viewers against a forecast near zero) is not a huge relative change.
+const SCALE_SHARE: f64 = 0.5;
 
-/// A channel's usual departure from its forecast (a forecast that runs high on one channel
-/// since its audience changed), followed slowly and in bounded steps: a channel is compared
-/// with its peers by how it *moves*, so a lasting change is flagged for about a day rather
-/// than until the model has fully learnt it, while a sudden outage stands out at once.
+/// A channel's usual size and usual departure from its forecast (a forecast that runs high on
+/// one channel since its audience changed), followed slowly and in bounded steps: a channel is
+/// compared with its peers by how it *moves*, so a lasting change is flagged for about a day
+/// rather than until the model has fully learnt it, while a sudden outage stands out at once.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Baseline {
     level: f64,
+    scale: Option<f64>,
 }
 
 impl Baseline {
+    /// The departure of `value` from `yhat`, relative to their mean or, when that is small,
+    /// to half the channel's usual size (see [`relative`]).
+    pub fn relative(&self, value: f64, yhat: f64) -> Option<f64> {
+        let floor = SCALE_SHARE * self.scale.unwrap_or(0.0);
+        let mean = (value.abs() + yhat.abs()) / 2.0;
+        if mean >= floor {
+            return relative(value, yhat);
+        }
+        let r = (value - yhat) / floor;
+        (value.is_finite() && yhat.is_finite() && r.is_finite()).then_some(r)
+    }
+
     pub fn adjust(&self, rel: f64) -> f64 {
         rel - self.level
     }
 
-    /// Takes in one departure; a wild one moves the baseline no more than one just at the
-    /// flagging limit of a quiet hour would.
-    pub fn update(&mut self, rel: f64) {
+    /// Takes in one observation and its departure; a wild one moves the baseline no more
+    /// than one just at the flagging limit of a quiet hour would.
+    pub fn update(&mut self, value: f64, yhat: f64, rel: f64) {
         let limit = CROSS_SIGMAS * MIN_SPREAD;
         if rel.is_finite() {
             self.level += BASELINE_ALPHA * (rel - self.level).clamp(-limit, limit);
+        }
+        let size = (value.abs() + yhat.abs()) / 2.0;
+        if size.is_finite() {
+            self.scale = Some(match self.scale {
+                Some(s) => s + SCALE_ALPHA * (size - s),
+                None => size,
+            });
         }
     }
 }
@@ -138,8 +163,22 @@ mod tests {
                 flagged += 1;
                 assert!(hour < 24, "still flagged after a day");
             }
-            b.update(own);
+            b.update(600.0, 1000.0, own);
         }
         assert!(flagged >= 3, "the change itself is flagged: {flagged}");
+    }
+
+    #[test]
+    fn a_quiet_hour_is_measured_against_the_usual_size_of_the_channel() {
+        let mut b = Baseline::default();
+        for _ in 0..100 {
+            b.update(1000.0, 1000.0, 0.0);
+        }
+        // Prime time: a true ratio.
+        assert_eq!(b.relative(1500.0, 1000.0), relative(1500.0, 1000.0));
+        // Night: 30 viewers against a forecast of 0 is 6% of half the usual size, not +200%.
+        let r = b.relative(30.0, 0.0).unwrap();
+        assert!((r - 0.06).abs() < 1e-9, "{r}");
+        assert_eq!(Baseline::default().relative(30.0, 0.0), Some(2.0));
     }
 }
