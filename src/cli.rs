@@ -97,7 +97,8 @@ pub enum Command {
         /// Interval level in percent.
         #[arg(long, default_value_t = 95.0)]
         level: f64,
-        /// auto, or a model name (mstl_ets, ets, seasonal_mean, ensemble, seasonal_naive, naive).
+        /// auto, or a model name (mstl_ets, ets, seasonal_mean, ensemble, seasonal_ar,
+        /// seasonal_naive, naive).
         #[arg(long, default_value = "auto")]
         model: String,
         /// Seasonal periods in steps, e.g. 24,168 (default: inferred from the time step).

@@ -485,6 +485,7 @@ fn backtest_reports_every_model_and_the_auto_choice() {
             "mstl_ets",
             "ets",
             "seasonal_mean",
+            "seasonal_ar",
             "ensemble",
             "seasonal_naive",
             "naive"

@@ -126,7 +126,7 @@ pub fn evaluate(
             let pred: Option<Prediction> = match (
                 *name,
                 fold_preds.get("mstl_ets"),
-                fold_preds.get("seasonal_naive"),
+                fold_preds.get("seasonal_ar"),
             ) {
                 ("ensemble", Some(a), Some(b)) => Some(mean_of(a, b)),
                 _ => by_name(name)

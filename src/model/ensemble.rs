@@ -1,9 +1,12 @@
 //! Simple, robust models that earn their place on real series: the seasonal mean (the
 //! average of the last few cycles at the same phase, which shrugs off a one-off week) and an
-//! equal-weight ensemble of MSTL+ETS and the seasonal naive forecast: the two err in different
-//! ways (a smoothed profile against last cycle's exact shape), so their mean often beats both.
+//! equal-weight ensemble of MSTL+ETS and the seasonal AR forecast (last cycle's exact shape,
+//! corrected by the current gap to it): the two err in different ways, so their mean often
+//! beats both.
 
-use super::{Fitted, Forecaster, ModelError, MstlEts, Prediction, Result, SeasonalNaive};
+use super::{
+    Fitted, Forecaster, ModelError, MstlEts, Prediction, Result, SeasonalAr, SeasonalNaive,
+};
 
 /// Cycles averaged by the seasonal mean.
 const CYCLES: usize = 3;
@@ -72,7 +75,8 @@ impl Fitted for FittedMean {
     }
 }
 
-/// The mean of MSTL+ETS and the seasonal naive forecast, point and bounds alike.
+/// The mean of MSTL+ETS and the seasonal AR forecast (seasonal naive while the history is
+/// shorter than two cycles), point and bounds alike.
 #[derive(Debug, Clone, Copy)]
 pub struct Ensemble;
 
@@ -84,7 +88,9 @@ impl Forecaster for Ensemble {
     fn fit(&self, y: &[f64], periods: &[usize]) -> Result<Box<dyn Fitted>> {
         Ok(Box::new(FittedEnsemble(vec![
             MstlEts.fit(y, periods)?,
-            SeasonalNaive::seasonal().fit(y, periods)?,
+            SeasonalAr
+                .fit(y, periods)
+                .or_else(|_| SeasonalNaive::seasonal().fit(y, periods))?,
         ])))
     }
 }

@@ -8,6 +8,7 @@ mod ensemble;
 pub mod ets;
 mod mstl;
 mod naive;
+mod seasonal_ar;
 
 use std::fmt;
 
@@ -15,6 +16,7 @@ pub use ensemble::{Ensemble, SeasonalMean};
 pub use ets::Ets;
 pub use mstl::MstlEts;
 pub use naive::SeasonalNaive;
+pub use seasonal_ar::SeasonalAr;
 
 /// What can go wrong while fitting or predicting.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +40,7 @@ pub const NAMES: &[&str] = &[
     "mstl_ets",
     "ets",
     "seasonal_mean",
+    "seasonal_ar",
     "ensemble",
     "seasonal_naive",
     "naive",
@@ -45,7 +48,7 @@ pub const NAMES: &[&str] = &[
 
 /// The models `auto` chooses among by backtest, when the history has a seasonal period.
 /// (The ensemble comes after its members so a backtest can reuse their forecasts.)
-pub const AUTO_CANDIDATES: &[&str] = &["mstl_ets", "seasonal_naive", "ensemble"];
+pub const AUTO_CANDIDATES: &[&str] = &["mstl_ets", "seasonal_naive", "seasonal_ar", "ensemble"];
 
 /// Point forecasts with a central prediction interval at `level` percent.
 #[derive(Debug, Clone, PartialEq)]
@@ -125,6 +128,7 @@ pub fn by_name(name: &str) -> Result<Box<dyn Forecaster>> {
         "ets" => Ok(Box::new(Ets)),
         "ensemble" => Ok(Box::new(Ensemble)),
         "seasonal_mean" => Ok(Box::new(SeasonalMean)),
+        "seasonal_ar" => Ok(Box::new(SeasonalAr)),
         "seasonal_naive" => Ok(Box::new(SeasonalNaive::seasonal())),
         "naive" => Ok(Box::new(SeasonalNaive::naive())),
         other => Err(ModelError::Unknown(other.to_string())),
