@@ -34,6 +34,19 @@ fn write_series(
 
 /// A daily cycle plus noise in [0, 31): a multiplicative hash, so the noise has no period of
 /// its own for a model to learn (a plain `i * k % 31` repeats every 31 hours exactly).
+/// Runs `viewcast detect` on `input`, writing `output`, with `extra` arguments.
+fn detect(dir: &Path, input: &Path, output: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "detect",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    viewcast(&args, dir)
+}
+
 fn seasonal(i: usize) -> f64 {
     let h = (i % 24) as f64;
     let noise = ((i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as f64
@@ -221,16 +234,7 @@ fn detect_writes_one_row_per_input_row_and_flags_an_outage() {
         1,
     );
     let o = dir.path().join("out.csv");
-    let out = viewcast(
-        &[
-            "detect",
-            "--input",
-            f.to_str().unwrap(),
-            "--output",
-            o.to_str().unwrap(),
-        ],
-        dir.path(),
-    );
+    let out = detect(dir.path(), &f, &o, &[]);
     assert!(
         out.status.success(),
         "{}",
@@ -270,21 +274,8 @@ fn detect_runs_the_named_detectors_and_explains_its_scores() {
         1,
     );
     let o = dir.path().join("out.csv");
-    let run = |detectors: &str| {
-        viewcast(
-            &[
-                "detect",
-                "--input",
-                f.to_str().unwrap(),
-                "--output",
-                o.to_str().unwrap(),
-                "--detectors",
-                detectors,
-                "--explain",
-            ],
-            dir.path(),
-        )
-    };
+    let run =
+        |detectors: &str| detect(dir.path(), &f, &o, &["--detectors", detectors, "--explain"]);
     let out = run("frozen");
     assert!(
         out.status.success(),

@@ -20,11 +20,7 @@ impl Forecaster for SeasonalMean {
     }
 
     fn fit(&self, y: &[f64], periods: &[usize]) -> Result<Box<dyn Fitted>> {
-        let m = *periods.iter().max().ok_or(ModelError::TooShort {
-            model: self.name(),
-            have: y.len(),
-            need: 2,
-        })?;
+        let m = super::longest_period(self.name(), y, periods)?;
         // Keep at least one cycle after the first k to measure the rule's own error on.
         let k = (y.len() / m).saturating_sub(1).min(CYCLES);
         if k < 2 {
@@ -42,11 +38,7 @@ impl Forecaster for SeasonalMean {
         let resid: Vec<f64> = (k * m..n)
             .map(|t| y[t] - (1..=k).map(|j| y[t - j * m]).sum::<f64>() / k as f64)
             .collect();
-        let sigma = if resid.is_empty() {
-            0.0
-        } else {
-            (resid.iter().map(|e| e * e).sum::<f64>() / resid.len() as f64).sqrt()
-        };
+        let sigma = super::rms(&resid);
         Ok(Box::new(FittedMean { profile, sigma, k }))
     }
 }

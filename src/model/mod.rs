@@ -121,6 +121,25 @@ impl std::str::FromStr for ModelSpec {
     }
 }
 
+/// The longest seasonal period, which cycle-repeating models work on; an error naming `model`
+/// when the history supports none.
+pub(crate) fn longest_period(model: &'static str, y: &[f64], periods: &[usize]) -> Result<usize> {
+    periods.iter().max().copied().ok_or(ModelError::TooShort {
+        model,
+        have: y.len(),
+        need: 2,
+    })
+}
+
+/// Root mean square of in-sample errors (0 when there are none).
+pub(crate) fn rms(errors: &[f64]) -> f64 {
+    if errors.is_empty() {
+        0.0
+    } else {
+        (errors.iter().map(|e| e * e).sum::<f64>() / errors.len() as f64).sqrt()
+    }
+}
+
 /// Builds the unfitted model of a catalog name.
 pub fn by_name(name: &str) -> Result<Box<dyn Forecaster>> {
     match name {

@@ -31,11 +31,7 @@ impl Forecaster for SeasonalNaive {
 
     fn fit(&self, y: &[f64], periods: &[usize]) -> Result<Box<dyn Fitted>> {
         let m = if self.seasonal {
-            *periods.iter().max().ok_or(ModelError::TooShort {
-                model: self.name(),
-                have: y.len(),
-                need: 2,
-            })?
+            super::longest_period(self.name(), y, periods)?
         } else {
             1
         };
@@ -47,11 +43,7 @@ impl Forecaster for SeasonalNaive {
             });
         }
         let resid: Vec<f64> = (m..y.len()).map(|t| y[t] - y[t - m]).collect();
-        let sigma = if resid.is_empty() {
-            0.0
-        } else {
-            (resid.iter().map(|e| e * e).sum::<f64>() / resid.len() as f64).sqrt()
-        };
+        let sigma = super::rms(&resid);
         Ok(Box::new(FittedNaive {
             name: self.name(),
             last: y[y.len() - m..].to_vec(),

@@ -19,11 +19,7 @@ impl Forecaster for SeasonalAr {
     }
 
     fn fit(&self, y: &[f64], periods: &[usize]) -> Result<Box<dyn Fitted>> {
-        let m = *periods.iter().max().ok_or(ModelError::TooShort {
-            model: self.name(),
-            have: y.len(),
-            need: 2,
-        })?;
+        let m = super::longest_period(self.name(), y, periods)?;
         // At least a cycle of seasonal differences to estimate φ on.
         if y.len() < 2 * m + 2 {
             return Err(ModelError::TooShort {
@@ -42,7 +38,7 @@ impl Forecaster for SeasonalAr {
             0.0
         };
         let resid: Vec<f64> = d.windows(2).map(|w| w[1] - phi * w[0]).collect();
-        let sigma = (resid.iter().map(|e| e * e).sum::<f64>() / resid.len() as f64).sqrt();
+        let sigma = super::rms(&resid);
         if !(phi.is_finite() && sigma.is_finite()) {
             return Err(ModelError::Failed {
                 model: self.name(),
