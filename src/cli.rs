@@ -571,13 +571,12 @@ fn detect(
         let flag = ev.is_some_and(|e| e.is_anomaly);
         let detector = match (explain, ev) {
             (false, _) => "",
-            (true, Some(e)) if e.verdict.score > 0.0 => e.verdict.detector,
-            (true, _) => "none",
+            (true, Some(e)) if e.verdict.score > 0.0 => &format!(",{}", e.verdict.detector),
+            (true, _) => ",none",
         };
-        let sep = if explain { "," } else { "" };
         writeln!(
             w,
-            "{},{},{y},{l},{u},{score},{flag}{sep}{detector}",
+            "{},{},{y},{l},{u},{score},{flag}{detector}",
             csv_raw(&r.raw_ts),
             num(r.point.value)
         )

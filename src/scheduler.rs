@@ -109,7 +109,7 @@ pub struct Scheduler {
     /// Events of the cross-channel detector, per series (it runs here, across series).
     cross_events: HashMap<SeriesKey, EventTracker>,
     /// Each series' usual departure from its forecast, for the cross-channel detector.
-    cross_baselines: HashMap<SeriesKey, crate::detect::cross::Baseline>,
+    cross_baselines: HashMap<SeriesKey, cross::Baseline>,
     /// Whether the store's series state was loaded (once, at the first cycle).
     restored: bool,
 }
@@ -405,7 +405,8 @@ impl Scheduler {
         by_time.sort_by_key(|((_, t), _)| *t);
         let mut touched = std::collections::BTreeSet::new();
         for (_, members) in by_time {
-            let raw: Vec<Option<f64>> = members
+            // Each departure as it is, and less the series' usual one (what is compared).
+            let (raw, adjusted): (Vec<Option<f64>>, Vec<Option<f64>>) = members
                 .iter()
                 .map(|&(si, ri)| {
                     let s = &output.series[si];
@@ -415,17 +416,10 @@ impl Scheduler {
                         .get(&s.key)
                         .copied()
                         .unwrap_or_default();
-                    b.relative(r.value, r.yhat)
+                    let rel = b.relative(r.value, r.yhat);
+                    (rel, rel.map(|x| b.adjust(x)))
                 })
-                .collect();
-            let adjusted: Vec<Option<f64>> = members
-                .iter()
-                .zip(&raw)
-                .map(|(&(si, _), r)| {
-                    let b = self.cross_baselines.get(&output.series[si].key);
-                    r.map(|r| b.map_or(r, |b| b.adjust(r)))
-                })
-                .collect();
+                .unzip();
             let scores = cross::scores_of(&adjusted);
             for ((&(si, ri), score), rel) in members.iter().zip(scores).zip(raw) {
                 let series = &mut output.series[si];

@@ -21,7 +21,12 @@ pub const MIN_SPREAD: f64 = 0.02;
 /// bounded (±2), so a forecast near zero (a quiet night hour, clamped at zero) does not explode
 /// the ratio. None for non-finite input.
 pub fn relative(value: f64, yhat: f64) -> Option<f64> {
-    let r = (value - yhat) / ((value.abs() + yhat.abs()) / 2.0).max(1e-9);
+    relative_to(value, yhat, 1e-9)
+}
+
+/// [`relative`], with the denominator at least `floor`.
+fn relative_to(value: f64, yhat: f64, floor: f64) -> Option<f64> {
+    let r = (value - yhat) / ((value.abs() + yhat.abs()) / 2.0).max(floor).max(1e-9);
     (value.is_finite() && yhat.is_finite() && r.is_finite()).then_some(r)
 }
 
@@ -75,13 +80,7 @@ impl Baseline {
     /// The departure of `value` from `yhat`, relative to their mean or, when that is small,
     /// to half the channel's usual size (see [`relative`]).
     pub fn relative(&self, value: f64, yhat: f64) -> Option<f64> {
-        let floor = SCALE_SHARE * self.scale.unwrap_or(0.0);
-        let mean = (value.abs() + yhat.abs()) / 2.0;
-        if mean >= floor {
-            return relative(value, yhat);
-        }
-        let r = (value - yhat) / floor;
-        (value.is_finite() && yhat.is_finite() && r.is_finite()).then_some(r)
+        relative_to(value, yhat, SCALE_SHARE * self.scale.unwrap_or(0.0))
     }
 
     pub fn adjust(&self, rel: f64) -> f64 {

@@ -116,9 +116,20 @@ impl Resolution {
         }
     }
 
-    /// A floor for a spread: half a unit of the resolution.
-    pub(crate) fn floor(&self) -> f64 {
-        self.quantum.map_or(0.0, |q| q / 2.0)
+    /// The residual of `value` against the forecast, after taking `value` in; None when
+    /// either is not finite.
+    fn residual(&mut self, value: f64, e: &Expected) -> Option<f64> {
+        let r = value - e.yhat;
+        if !r.is_finite() {
+            return None;
+        }
+        self.observe(value);
+        Some(r)
+    }
+
+    /// `sigma`, but never below half a unit of the resolution nor the scale floor.
+    fn floored(&self, sigma: f64, scale_hint: f64) -> f64 {
+        sigma_floor(sigma.max(self.quantum.map_or(0.0, |q| q / 2.0)), scale_hint)
     }
 }
 
@@ -167,31 +178,27 @@ impl Detector for ResidualDetector {
     }
 
     fn observe(&mut self, _ts: i64, value: f64, e: &Expected) -> f64 {
-        let r = value - e.yhat;
-        if !r.is_finite() {
+        let Some(r) = self.resolution.residual(value, e) else {
             return 0.0;
-        }
-        self.resolution.observe(value);
+        };
         let corrected = r - self.level;
         let stats = (self.window.len() >= MIN_RESIDUALS)
             .then(|| self.window.centre_and_sigma())
-            .flatten();
-        let score = match stats {
-            Some((centre, sigma)) => {
-                let sigma = sigma_floor(sigma.max(self.resolution.floor()), e.yhat);
-                ((corrected - centre).abs() / (RESIDUAL_SIGMAS * sigma)).min(MAX_SCORE)
-            }
-            None => 0.0,
-        };
+            .flatten()
+            .map(|(centre, sigma)| {
+                (
+                    centre,
+                    RESIDUAL_SIGMAS * self.resolution.floored(sigma, e.yhat),
+                )
+            });
         // The level follows the residuals, but a single wild one moves it only as far as a
         // normal residual would, so a spike does not leave a trail of false flags behind it.
-        let step = match stats {
-            Some((centre, sigma)) => {
-                let limit =
-                    RESIDUAL_SIGMAS * sigma_floor(sigma.max(self.resolution.floor()), e.yhat);
-                (corrected - centre).clamp(-limit, limit) + centre
-            }
-            None => corrected,
+        let (score, step) = match stats {
+            Some((centre, limit)) => (
+                ((corrected - centre).abs() / limit).min(MAX_SCORE),
+                (corrected - centre).clamp(-limit, limit) + centre,
+            ),
+            None => (0.0, corrected),
         };
         self.level += LEVEL_ALPHA * step;
         // Flagged residuals stay out of the window, so an anomaly does not teach the detector
@@ -232,11 +239,9 @@ impl Detector for LevelShiftDetector {
     }
 
     fn observe(&mut self, _ts: i64, value: f64, e: &Expected) -> f64 {
-        let r = value - e.yhat;
-        if !r.is_finite() {
+        let Some(r) = self.resolution.residual(value, e) else {
             return 0.0;
-        }
-        self.resolution.observe(value);
+        };
         if self.recent.len() == SHIFT_POINTS {
             self.recent.pop_front();
         }
@@ -256,10 +261,7 @@ impl Detector for LevelShiftDetector {
                 // error) and says nothing about how far a real shift must go.
                 let single = self.residuals.centre_and_sigma().map_or(0.0, |(_, s)| s);
                 let sigma = sigma.max(single / (SHIFT_POINTS as f64).sqrt());
-                (
-                    centre,
-                    sigma_floor(sigma.max(self.resolution.floor()), e.yhat),
-                )
+                (centre, self.resolution.floored(sigma, e.yhat))
             });
         let Some((centre, sigma)) = stats else {
             self.medians.push(m);
