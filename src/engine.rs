@@ -97,12 +97,16 @@ impl ForecastSet {
             .or(self.bands.last())
     }
 
-    /// The expectation for time `ts`, if this forecast covers it.
+    /// The expectation for time `ts`, if this forecast covers it. A time off the forecast's
+    /// grid (an irregular feed) takes the step it will be stored in: the nearest one, and
+    /// the first for anything between the last fitted point and the origin.
     pub fn expected(&self, ts: i64, level: f64) -> Option<Expected> {
-        if ts < self.origin() || (ts - self.origin()) % self.step != 0 {
+        if ts <= self.through {
             return None;
         }
-        let i = ((ts - self.origin()) / self.step) as usize;
+        let i = ((ts - self.origin()) as f64 / self.step as f64)
+            .round()
+            .max(0.0) as usize;
         let b = self.band(level)?;
         Some(Expected {
             yhat: *b.point.get(i)?,
@@ -640,6 +644,35 @@ mod tests {
         let mut e2 = SeriesEngine::new(settings, 3600);
         let out2 = e2.ingest(&more, i64::MIN);
         assert_eq!(&out2.evaluated[..pts.len()], &out.evaluated[..]);
+    }
+
+    #[test]
+    fn an_irregular_feed_is_scored_without_a_refit_per_point() {
+        // Readings a few minutes off the hourly grid, as a polled sensor delivers them.
+        let mut pts: Vec<Point> = hourly(24 * 21, shape)
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| Point {
+                ts: p.ts + [0, 420, -300, 840, 120][i % 5],
+                ..p
+            })
+            .collect();
+        pts[24 * 20 + 5].value = 0.0;
+        let mut e = SeriesEngine::new(Arc::new(EngineSettings::default()), 3600);
+        let out = e.ingest(&pts, i64::MIN);
+        let scored = out
+            .evaluated
+            .iter()
+            .skip(24 * 14)
+            .filter(|ev| ev.expected.is_some())
+            .count();
+        assert_eq!(scored, 24 * 7, "every off-grid reading has an expectation");
+        assert!(
+            out.evaluated[24 * 20 + 5].is_anomaly,
+            "the outage is flagged"
+        );
+        // About one refit per day of data time (plus warm-up), not one per reading.
+        assert!(out.fit_secs.len() <= 40, "{} refits", out.fit_secs.len());
     }
 
     #[test]
