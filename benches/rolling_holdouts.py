@@ -11,7 +11,7 @@ Run from the project root after `cargo build --release`:
     python3 benches/rolling_holdouts.py [--weeks 8] [--args "--model mstl_ets"]
 
 Prints per set: rMAE over all weeks (total MAE / total seasonal-naive MAE), its geometric mean
-over weeks, the README's hold-out alone, and 95% coverage; then the mean coverage over all
+over weeks, the README's hold-out alone, 95% coverage and the interval's mean width relative to the actuals; then the mean coverage over all
 weeks. Standard library only.
 """
 import argparse
@@ -45,7 +45,7 @@ def main():
         with open(path) as f:
             stamps = [r['timestamp'] for r in csv.DictReader(f)]
         last = stamps.index(end) if end else len(stamps) - 1
-        rmae, cov, mae, naive = [], [], 0.0, 0.0
+        rmae, cov, width, mae, naive = [], [], [], 0.0, 0.0
         for k in range(a.weeks):
             if last - k * h - h < 0:
                 break
@@ -56,12 +56,14 @@ def main():
             d = json.loads(out.stdout.strip().splitlines()[-1])
             rmae.append(d['rmae'])
             cov.append(d['coverage'])
+            width.append(d['width'])
             mae += d['mae']
             naive += d['mae'] / d['rmae']
         all_cov += cov
         geo = math.exp(sum(math.log(x) for x in rmae) / len(rmae))
         print(f'{name:20s} rMAE {mae / naive:.3f} (geometric {geo:.3f}, hold-out {rmae[0]:.3f})'
               f'  coverage {sum(cov) / len(cov):.3f} (hold-out {cov[0]:.3f})'
+              f' width {sum(width) / len(width):.3f}'
               f'  by week: ' + ' '.join(f'{x:.2f}' for x in rmae))
     print(f'mean 95% coverage over all {len(all_cov)} weeks: {sum(all_cov) / len(all_cov):.3f}')
 

@@ -175,6 +175,12 @@ pub fn evaluate(
 /// share of the backtest outcomes. Errors grow with the horizon at a rate models often get
 /// wrong, so the steps are cut into buckets, each with its own factor, as many as the scores
 /// allow (every bucket holds enough outcomes for its quantile to mean something).
+///
+/// The folds are different weeks, and the coming one may be like any of them. Pooled, three
+/// calm weeks outvote a stormy one, and the intervals covered 0.911 of outcomes over 24
+/// unseen weeks (`benches/rolling_holdouts.py`). So every bucket's factor is scaled by how much
+/// harder the hardest fold was than all folds pooled, each measured over the whole horizon (a
+/// stable quantile, not a bucket's handful): 0.947 over the same weeks.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Calibration {
     /// Steps per bucket.
@@ -201,11 +207,22 @@ impl Calibration {
             .clamp(1, MAX_BUCKETS)
             .min(by_step.len());
         let bucket_len = by_step.len().div_ceil(buckets);
+        // How much harder than the pooled outcomes the hardest fold was, over the whole
+        // horizon (a fold's every step: enough outcomes for a stable quantile).
+        let all: Vec<f64> = by_step.iter().flatten().copied().collect();
+        let folds = by_step.iter().map(Vec::len).max().unwrap_or(0);
+        let hardest = (0..folds)
+            .map(|k| {
+                let fold: Vec<f64> = by_step.iter().filter_map(|v| v.get(k).copied()).collect();
+                conformal_factor(&fold, level)
+            })
+            .fold(0.0, f64::max);
+        let hardness = (hardest / conformal_factor(&all, level)).max(1.0);
         let factors = by_step
             .chunks(bucket_len)
             .map(|c| {
                 let s: Vec<f64> = c.iter().flatten().copied().collect();
-                conformal_factor(&s, level)
+                (conformal_factor(&s, level) * hardness).min(MAX_FACTOR)
             })
             .collect();
         Some(Self {
@@ -282,30 +299,40 @@ mod tests {
         assert!(naive.scores.iter().all(|per_fold| per_fold.len() == 3));
     }
 
+    /// |N(0,1)| scores by step and fold: exact quantiles dealt out in a scrambled order, times
+    /// `scale(step, fold)`.
+    fn gaussian_scores(
+        steps: usize,
+        folds: usize,
+        scale: impl Fn(usize, usize) -> f64,
+    ) -> Vec<Vec<f64>> {
+        let n = steps * folds;
+        let q = |i: usize| crate::model::normal_quantile(0.5 + (i + 1) as f64 / (2 * n + 2) as f64);
+        (0..steps)
+            .map(|h| {
+                (0..folds)
+                    .map(|k| q((h * folds + k) * 7919 % n) * scale(h, k))
+                    .collect()
+            })
+            .collect()
+    }
+
     #[test]
     fn calibration_is_one_for_gaussian_scores_and_follows_the_horizon() {
-        // Scores that are exactly |N(0,1)| quantiles: the 95% interval needs no change.
-        let gauss: Vec<f64> = (1..=999)
-            .map(|i| crate::model::normal_quantile(0.5 + i as f64 / 2000.0))
-            .collect();
-        let c = Calibration::from_scores(std::slice::from_ref(&gauss), 95.0).unwrap();
-        assert!((c.factor(0) - 1.0).abs() < 0.01, "{c:?}");
-        assert!(Calibration::from_scores(&[gauss[..5].to_vec()], 95.0).is_none());
+        // Scores that are |N(0,1)|: the 95% interval needs (nearly) no change.
+        let c = Calibration::from_scores(&gaussian_scores(336, 4, |_, _| 1.0), 95.0).unwrap();
+        assert!(c.factors.iter().all(|f| (f - 1.0).abs() < 0.12), "{c:?}");
+        assert!(Calibration::from_scores(&gaussian_scores(5, 1, |_, _| 1.0), 95.0).is_none());
 
         // Errors twice what the model claims in the second half of the horizon only.
-        let by_step: Vec<Vec<f64>> = (0..100)
-            .map(|h| {
-                let k = if h < 50 { 1.0 } else { 2.0 };
-                gauss.iter().step_by(25).map(|g| g * k).collect()
-            })
-            .collect();
+        let by_step = gaussian_scores(336, 4, |h, _| if h < 168 { 1.0 } else { 2.0 });
         let c = Calibration::from_scores(&by_step, 95.0).unwrap();
         assert!(c.factors.len() > 1, "{c:?}");
-        assert!((c.factor(0) - 1.0).abs() < 0.1, "{c:?}");
-        assert!((c.factor(99) - 2.0).abs() < 0.2, "{c:?}");
+        assert!((c.factor(0) - 1.0).abs() < 0.15, "{c:?}");
+        assert!((c.factor(335) - 2.0).abs() < 0.3, "{c:?}");
         assert_eq!(
             c.factor(5000),
-            c.factor(99),
+            c.factor(335),
             "past the backtest: the last bucket"
         );
         // Far too wide intervals are narrowed, but never below half.
@@ -314,5 +341,30 @@ mod tests {
             Calibration::from_scores(&tiny, 95.0).unwrap().factor(0),
             MIN_FACTOR
         );
+    }
+
+    #[test]
+    fn calibration_holds_in_the_hardest_fold() {
+        // Three calm weeks and one with errors twice as large: pooled, the calm weeks outvote
+        // the stormy one; the interval must cover the stormy week at its level too.
+        let by_step = gaussian_scores(336, 4, |_, k| if k == 3 { 2.0 } else { 1.0 });
+        let c = Calibration::from_scores(&by_step, 95.0).unwrap();
+        for (b, f) in c.factors.iter().enumerate() {
+            let stormy: Vec<f64> = by_step
+                .iter()
+                .skip(b * c.bucket_len)
+                .take(c.bucket_len)
+                .map(|v| v[3])
+                .collect();
+            let inside = stormy
+                .iter()
+                .filter(|s| **s <= f * z_for_level(95.0))
+                .count();
+            assert!(
+                inside as f64 >= 0.9 * stormy.len() as f64,
+                "bucket {b}: factor {f} covers {inside}/{} of the stormy fold",
+                stormy.len()
+            );
+        }
     }
 }
