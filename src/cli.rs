@@ -617,7 +617,7 @@ fn backtest_cmd(
         &y,
         &periods,
         horizon,
-        folds,
+        crate::model::backtest::Folds::last(folds),
         &models,
         non_negative,
         &mut |done, total| bar.update(done, total),

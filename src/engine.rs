@@ -155,6 +155,9 @@ pub struct SeriesEngine {
     /// The first observation of the current run of cleaned (flagged) observations, and
     /// whether that run has been accepted as real.
     cleaning: Option<(i64, bool)>,
+    /// Where the latest run accepted as the new normal began: backtests leave out the fold
+    /// that straddles it.
+    regime_change: Option<i64>,
     clean_limit_secs: i64,
     scored_through: i64,
     last_fit_through: Option<i64>,
@@ -177,6 +180,7 @@ impl SeriesEngine {
             window,
             fit_values: Vec::new(),
             cleaning: None,
+            regime_change: None,
             clean_limit_secs,
             settings,
             step,
@@ -344,6 +348,7 @@ impl SeriesEngine {
                 // what really happened since the run began, and the detectors must learn
                 // its noise anew (else a change from a flat line is flagged for ever).
                 self.cleaning = Some((since, true));
+                self.regime_change = Some(since);
                 self.detectors.reset();
                 let from = ((since - self.start).max(0) / self.step) as usize;
                 let n = self.values.len();
@@ -412,7 +417,17 @@ impl SeriesEngine {
         if stale {
             // Until a new backtest is possible (e.g. just after a longer period starts to
             // apply), the previous calibration is kept.
-            if let Some(sel) = select(&self.settings, &y, &periods, horizon, through) {
+            // The accepted change as an index into `y` (the last `n` slots of the history).
+            let first = self.start + (self.fit_values.len() - tail.len()) as i64 * self.step;
+            let change = self
+                .regime_change
+                .filter(|&t| t >= first)
+                .map(|t| ((t - first) / self.step) as usize);
+            let folds = backtest::Folds {
+                count: self.settings.backtest_folds,
+                regime_change: change,
+            };
+            if let Some(sel) = select(&self.settings, &y, &periods, horizon, folds, through) {
                 self.selection = Some(sel);
             }
         }
@@ -533,6 +548,7 @@ fn select(
     y: &[f64],
     periods: &[usize],
     horizon: usize,
+    folds: backtest::Folds,
     at: i64,
 ) -> Option<Selection> {
     let constant = y.iter().all(|v| *v == y[0]);
@@ -545,7 +561,6 @@ fn select(
     // Folds one longest cycle long; while the history is too short for even one of those,
     // one shortest cycle long.
     let shortest = periods.iter().min().copied().unwrap_or(24);
-    let folds = settings.backtest_folds;
     let nn = settings.non_negative;
     let run = |fold_len: usize| {
         let len = horizon.min(fold_len).max(1);
@@ -673,6 +688,52 @@ mod tests {
         );
         // About one refit per day of data time (plus warm-up), not one per reading.
         assert!(out.fit_secs.len() <= 40, "{} refits", out.fit_secs.len());
+    }
+
+    #[test]
+    fn an_accepted_level_shift_does_not_widen_later_intervals() {
+        // A channel that loses 40% of its audience on day 30 and keeps it off.
+        let shifted = |i: usize| shape(i) * if i < 24 * 30 { 1.0 } else { 0.6 };
+        let pts = hourly(24 * 40, shifted);
+        let settings = Arc::new(EngineSettings::default());
+        let mut e = SeriesEngine::new(settings.clone(), 3600);
+        let out = e.ingest(&pts, i64::MIN);
+        let change = e
+            .regime_change
+            .expect("the shift is accepted as the new normal");
+        assert!(
+            (24 * 30 * 3600..24 * 32 * 3600).contains(&change),
+            "accepted at {}h",
+            change / 3600
+        );
+        assert!(
+            out.evaluated[24 * 30 + 12].is_anomaly,
+            "the shift is flagged"
+        );
+
+        // Backtests over the history now, with and without the fold that straddles it.
+        let y: Vec<f64> = pts.iter().map(|p| p.value).collect();
+        let periods = infer_periods(3600, y.len());
+        let worst = |regime_change| {
+            let folds = backtest::Folds {
+                count: 4,
+                regime_change,
+            };
+            let sel = select(&settings, &y, &periods, 168, folds, 0).unwrap();
+            sel.factors[0]
+                .as_ref()
+                .unwrap()
+                .factors
+                .iter()
+                .copied()
+                .fold(0.0, f64::max)
+        };
+        let with = worst(None);
+        let without = worst(Some((change / 3600) as usize));
+        assert!(
+            without < 0.5 * with && without < 3.0,
+            "interval factors up to {with} with the straddling fold, {without} without"
+        );
     }
 
     #[test]

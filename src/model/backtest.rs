@@ -77,6 +77,33 @@ struct Acc {
     failed: bool,
 }
 
+/// Which origins a backtest uses: the last `count`, less any whose forecast would straddle
+/// `regime_change`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Folds {
+    pub count: usize,
+    /// Index into the series where a lasting change began (a level shift the detectors
+    /// flagged and the engine then accepted as the new normal). A forecast made before it and
+    /// scored after it measures the change, not the model: left in, that one fold chose
+    /// the model and widened every interval of the series for weeks.
+    pub regime_change: Option<usize>,
+}
+
+impl Folds {
+    /// The last `count` origins.
+    pub fn last(count: usize) -> Self {
+        Self {
+            count,
+            regime_change: None,
+        }
+    }
+
+    fn straddled(&self, origin: usize, horizon: usize) -> bool {
+        self.regime_change
+            .is_some_and(|c| origin <= c && c < origin + horizon)
+    }
+}
+
 /// Evaluates `models` on gap-free `y` (list an ensemble after its members to reuse their
 /// forecasts), calling `progress(done, total)` after each model's fit on each fold. Models
 /// that fail on a fold are left out.
@@ -84,13 +111,16 @@ pub fn evaluate(
     y: &[f64],
     periods: &[usize],
     horizon: usize,
-    folds: usize,
+    folds: Folds,
     models: &[&'static str],
     non_negative: bool,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Vec<Score> {
     let longest = periods.iter().max().copied().unwrap_or(1);
-    let os = origins(y.len(), horizon, folds, (2 * longest).max(8));
+    let os: Vec<usize> = origins(y.len(), horizon, folds.count, (2 * longest).max(8))
+        .into_iter()
+        .filter(|&o| !folds.straddled(o, horizon))
+        .collect();
     let z95 = z_for_level(95.0);
     let mut naive_mae = Vec::new();
     let mut accs: Vec<Acc> = models
@@ -257,7 +287,7 @@ mod tests {
             &y,
             &[24, 168],
             168,
-            3,
+            Folds::last(3),
             &["seasonal_naive", "seasonal_mean", "naive"],
             true,
             &mut |_, _| {},
@@ -275,7 +305,7 @@ mod tests {
             &y,
             &[24, 168],
             168,
-            3,
+            Folds::last(3),
             &["seasonal_naive", "naive"],
             true,
             &mut |d, t| calls.push((d, t)),
