@@ -350,7 +350,7 @@ impl SeriesEngine {
                 self.cleaning = Some((since, true));
                 self.regime_change = Some(since);
                 self.detectors.reset();
-                let from = ((since - self.start).max(0) / self.step) as usize;
+                let from = self.slot(since).unwrap_or(0);
                 let n = self.values.len();
                 if from < n {
                     let (raw, fit) = (&self.values[from..], &mut self.fit_values[from..n]);
@@ -385,11 +385,16 @@ impl SeriesEngine {
         }
     }
 
+    /// The history slot time `ts` is stored in (the nearest step, as `push` places it);
+    /// None before the history's start.
+    fn slot(&self, ts: i64) -> Option<usize> {
+        (ts >= self.start).then(|| ((ts - self.start) as f64 / self.step as f64).round() as usize)
+    }
+
     fn overwrite(&mut self, p: Point) {
-        if p.ts < self.start {
+        let Some(slot) = self.slot(p.ts) else {
             return;
-        }
-        let slot = ((p.ts - self.start) as f64 / self.step as f64).round() as usize;
+        };
         if let Some(v) = self.values.get_mut(slot) {
             *v = p.value;
         }
@@ -418,11 +423,11 @@ impl SeriesEngine {
             // Until a new backtest is possible (e.g. just after a longer period starts to
             // apply), the previous calibration is kept.
             // The accepted change as an index into `y` (the last `n` slots of the history).
-            let first = self.start + (self.fit_values.len() - tail.len()) as i64 * self.step;
+            let offset = self.fit_values.len() - tail.len();
             let change = self
                 .regime_change
-                .filter(|&t| t >= first)
-                .map(|t| ((t - first) / self.step) as usize);
+                .and_then(|t| self.slot(t))
+                .and_then(|slot| slot.checked_sub(offset));
             let folds = backtest::Folds {
                 count: self.settings.backtest_folds,
                 regime_change: change,

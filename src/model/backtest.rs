@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use super::{by_name, predict, z_for_level, Prediction};
+use super::{by_name, predict, z_for_level, Ensemble, Prediction};
 use crate::series::supported_periods;
 
 /// How one model did over the folds.
@@ -153,17 +153,15 @@ pub fn evaluate(
             let t = Instant::now();
             // The ensemble is the mean of two members already evaluated on this fold: reuse
             // their forecasts rather than fit them again.
-            let pred: Option<Prediction> = match (
-                *name,
-                fold_preds.get("mstl_ets"),
-                fold_preds.get("seasonal_ar"),
-            ) {
-                ("ensemble", Some(a), Some(b)) => Some(mean_of(a, b)),
-                _ => by_name(name)
-                    .ok()
-                    .and_then(|f| f.fit(train, &p).ok())
-                    .and_then(|f| predict(f.as_ref(), horizon, 95.0, non_negative).ok()),
-            };
+            let [first, second] = Ensemble::MEMBERS;
+            let pred: Option<Prediction> =
+                match (*name, fold_preds.get(first), fold_preds.get(second)) {
+                    ("ensemble", Some(a), Some(b)) => Some(mean_of(a, b)),
+                    _ => by_name(name)
+                        .ok()
+                        .and_then(|f| f.fit(train, &p).ok())
+                        .and_then(|f| predict(f.as_ref(), horizon, 95.0, non_negative).ok()),
+                };
             acc.ms += t.elapsed().as_secs_f64() * 1e3;
             done += 1;
             progress(done, total);

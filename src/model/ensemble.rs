@@ -72,6 +72,12 @@ impl Fitted for FittedMean {
 #[derive(Debug, Clone, Copy)]
 pub struct Ensemble;
 
+impl Ensemble {
+    /// The catalog names of the members, as a backtest that already has their forecasts can
+    /// average them.
+    pub const MEMBERS: [&'static str; 2] = ["mstl_ets", "seasonal_ar"];
+}
+
 impl Forecaster for Ensemble {
     fn name(&self) -> &'static str {
         "ensemble"
