@@ -630,6 +630,7 @@ fn backtest_cmd(
             y.len()
         )));
     }
+    let used = scores.iter().map(|s| s.folds()).max().unwrap_or(0);
     let auto = scores
         .iter()
         .filter(|s| crate::model::AUTO_CANDIDATES.contains(&s.model) || periods.is_empty())
@@ -642,16 +643,22 @@ fn backtest_cmd(
                 .iter()
                 .map(|s| serde_json::json!({"model": s.model, "mase": s.mase, "rmae": s.rmae, "coverage": s.coverage, "fit_ms": s.fit_ms}))
                 .collect();
-            let doc = serde_json::json!({"input": input.display().to_string(), "horizon": horizon, "folds": folds, "periods": periods, "models": models, "auto": auto});
+            let doc = serde_json::json!({"input": input.display().to_string(), "horizon": horizon, "folds": used, "folds_requested": folds, "periods": periods, "models": models, "auto": auto});
             println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         }
         ReportFormat::Table => {
             println!(
-                "{} — {} points, periods {:?}, {folds} folds × {horizon} steps",
+                "{} — {} points, periods {:?}, {used} folds × {horizon} steps",
                 input.display(),
                 y.len(),
                 periods
             );
+            if used < folds {
+                println!(
+                    "  ({} of {folds} left out: too little history before them, or a lasting change of level inside them)",
+                    folds - used
+                );
+            }
             println!(
                 "{:<16}{:>10}{:>10}{:>10}{:>12}",
                 "model", "MASE", "rMAE", "cover95", "fit ms"

@@ -104,6 +104,88 @@ impl Folds {
     }
 }
 
+impl Score {
+    /// How many folds the model was scored on.
+    pub fn folds(&self) -> usize {
+        self.scores.first().map_or(0, Vec::len)
+    }
+}
+
+/// Mean levels of whole cycles, on the log scale for a positive series (a change of level is
+/// then relative, as traffic's are): what tells a lasting change of level from a one-off.
+struct CycleLevels {
+    z: Vec<f64>,
+    m: usize,
+    /// Robust σ of the change of level from one cycle to the next (the last cycles', stepping
+    /// back a cycle at a time), None with fewer than three such changes to judge by.
+    sigma: Option<f64>,
+}
+
+impl CycleLevels {
+    /// A change must exceed this many σ of the usual cycle-to-cycle change to count.
+    const SIGMAS: f64 = 4.0;
+
+    fn new(y: &[f64], m: usize) -> Self {
+        let m = m.max(1);
+        let z: Vec<f64> = if y.iter().all(|v| *v > 0.0) {
+            y.iter().map(|v| v.ln()).collect()
+        } else {
+            y.to_vec()
+        };
+        let n = z.len();
+        let mut levels = Self { z, m, sigma: None };
+        let changes: Vec<f64> = (1..)
+            .map_while(|k| n.checked_sub((k + 1) * m).map(|a| (a, a + m)))
+            .map(|(a, b)| (levels.level(b) - levels.level(a)).abs())
+            .collect();
+        if changes.len() >= 3 {
+            levels.sigma = Some(1.4826 * median(&changes));
+        }
+        levels
+    }
+
+    /// The mean of the cycle starting at `a`.
+    fn level(&self, a: usize) -> f64 {
+        self.z[a..a + self.m].iter().sum::<f64>() / self.m as f64
+    }
+
+    /// The mean change over `len` points from `a` since the same phase of the cycle that
+    /// ends at `base`.
+    fn change_since(&self, base: usize, a: usize, len: usize) -> f64 {
+        let m = self.m;
+        (a..a + len)
+            .map(|t| self.z[t] - self.z[base - m + (t - base) % m])
+            .sum::<f64>()
+            / len as f64
+    }
+
+    /// Whether the series changed level during the fold `[o, o + horizon)` and has stayed
+    /// at the new level since (for at least `persist` points after the fold): the fold's
+    /// start is like the cycle before it, every stretch from the fold's end to the last point
+    /// is off that cycle by about the same amount, and that amount is far beyond the usual
+    /// change from one cycle to the next. A forecast made before such a
+    /// change and scored after it measures the change, not the model; left in, that one fold
+    /// widens a quarter of the horizon several-fold for as long as it stays in the backtest.
+    /// A holiday or an outage, after which the series returns, is not such a change.
+    fn lasting_change_within(&self, o: usize, horizon: usize, persist: usize) -> bool {
+        let (n, m) = (self.z.len(), self.m);
+        let Some(sigma) = self.sigma else {
+            return false;
+        };
+        let edge = (horizon / 8).max(1);
+        if o < m || o + horizon + persist.max(edge) > n || n < 2 * m {
+            return false;
+        }
+        let shift = self.level(n - m) - self.level(o - m);
+        let near = |c: f64| (c - shift).abs() < 0.5 * shift.abs();
+        shift.abs() > Self::SIGMAS * sigma
+            && self.change_since(o, o, edge).abs() < 0.5 * shift.abs()
+            && (o + horizon - edge..=n - edge)
+                .step_by(edge)
+                .all(|a| near(self.change_since(o, a, edge)))
+    }
+}
+
 /// Evaluates `models` on gap-free `y` (list an ensemble after its members to reuse their
 /// forecasts), calling `progress(done, total)` after each model's fit on each fold. Models
 /// that fail on a fold are left out.
@@ -117,9 +199,12 @@ pub fn evaluate(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Vec<Score> {
     let longest = periods.iter().max().copied().unwrap_or(1);
+    let shortest = periods.iter().min().copied().unwrap_or(1);
+    let levels = CycleLevels::new(y, longest);
     let os: Vec<usize> = origins(y.len(), horizon, folds.count, (2 * longest).max(8))
         .into_iter()
         .filter(|&o| !folds.straddled(o, horizon))
+        .filter(|&o| !levels.lasting_change_within(o, horizon, shortest))
         .collect();
     let z95 = z_for_level(95.0);
     let mut naive_mae = Vec::new();
@@ -312,6 +397,70 @@ mod tests {
         assert_eq!(calls.last(), Some(&(6, 6)));
         assert_eq!(naive.scores.len(), 168);
         assert!(naive.scores.iter().all(|per_fold| per_fold.len() == 3));
+    }
+
+    /// Hourly traffic with a daily and a weekly shape, noise of about 4%, and `level(i)` as a
+    /// factor on the level.
+    fn traffic(weeks: usize, level: impl Fn(usize) -> f64) -> Vec<f64> {
+        (0..weeks * 168)
+            .map(|i| {
+                let day = ((i % 24) as f64 / 24.0 * std::f64::consts::TAU).sin();
+                let weekend = if i % 168 >= 120 { 1.2 } else { 1.0 };
+                let noise = ((i * 7919 % 101) as f64 / 100.0 - 0.5) * 0.08;
+                1000.0 * (1.5 + day) * weekend * (1.0 + noise) * level(i)
+            })
+            .collect()
+    }
+
+    fn folds_used(y: &[f64]) -> usize {
+        let s = evaluate(
+            y,
+            &[24, 168],
+            168,
+            Folds::last(3),
+            &["seasonal_naive"],
+            true,
+            &mut |_, _| {},
+        );
+        s[0].folds()
+    }
+
+    #[test]
+    fn a_fold_straddling_a_lasting_change_is_left_out_and_a_holiday_is_not() {
+        // 8 weeks; the folds are the last three weeks. The series loses 40% for good 190 h
+        // before its end, inside the second-to-last fold, 22 h before that fold ends.
+        let n = 8 * 168;
+        let shift_at = n - 190;
+        let shifted = traffic(8, |i| if i >= shift_at { 0.6 } else { 1.0 });
+        assert_eq!(folds_used(&shifted), 2, "the straddling fold is left out");
+        let scores = evaluate(
+            &shifted,
+            &[24, 168],
+            168,
+            Folds::last(3),
+            &["mstl_ets"],
+            true,
+            &mut |_, _| {},
+        );
+        let c = Calibration::from_scores(&scores[0].scores, 95.0).unwrap();
+        assert!(
+            c.factors.iter().all(|f| *f < 3.0),
+            "no bucket is widened by the change: {c:?}"
+        );
+
+        // The same drop lasting two days, in the same place: a holiday, not a new level.
+        let holiday = traffic(8, |i| {
+            if (shift_at..shift_at + 48).contains(&i) {
+                0.6
+            } else {
+                1.0
+            }
+        });
+        assert_eq!(folds_used(&holiday), 3);
+        // No change at all, and a change too recent to have lasted: every fold stays.
+        assert_eq!(folds_used(&traffic(8, |_| 1.0)), 3);
+        let recent = traffic(8, |i| if i >= n - 10 { 0.6 } else { 1.0 });
+        assert_eq!(folds_used(&recent), 3);
     }
 
     /// |N(0,1)| scores by step and fold: exact quantiles dealt out in a scrambled order, times
