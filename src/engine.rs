@@ -454,6 +454,7 @@ impl SeriesEngine {
                 .as_ref()
                 .filter(|s| s.model == fit.model)
                 .map(|s| &s.factors);
+            let reach = plausible_range(&y);
             let bands = self
                 .settings
                 .levels
@@ -468,6 +469,7 @@ impl SeriesEngine {
                     {
                         rescale(&mut b, c);
                     }
+                    b.clamp_bounds(reach.0, reach.1);
                     b.tidy(self.settings.non_negative, fit.model)
                 })
                 .collect::<Result<Vec<_>, _>>()?;
@@ -591,6 +593,25 @@ fn select(
         factors,
         at,
     })
+}
+
+/// How far a forecast's bounds may reach: the fitted history's range, widened by that range
+/// on each side. A model on the log scale of a spiky series, its interval then widened by
+/// calibration, can otherwise put a 95% bound thousands of times above anything ever seen
+/// (a series of 1s with spikes to 10⁶ got an upper bound of 1.6·10⁷), which flattens every
+/// chart drawn with it and says nothing.
+fn plausible_range(y: &[f64]) -> (f64, f64) {
+    let (lo, hi) = y
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+            (a.min(v), b.max(v))
+        });
+    if lo > hi {
+        return (f64::NEG_INFINITY, f64::INFINITY);
+    }
+    let span = hi - lo;
+    (lo - span, hi + span)
 }
 
 /// Scales the interval's half-widths around the point forecast, step by step.
@@ -739,6 +760,23 @@ mod tests {
             without < 0.5 * with && without < 3.0,
             "interval factors up to {with} with the straddling fold, {without} without"
         );
+    }
+
+    #[test]
+    fn a_spiky_series_gets_bounds_within_reach_of_its_history() {
+        // 1 most hours, 10⁶ in about one hour in ten: on the log scale, widened by
+        // calibration, the 95% upper bound went to 1.6·10⁷.
+        let pts = hourly(24 * 42, |i| if noise(i) < 0.1 { 1e6 } else { 1.0 });
+        let mut e = SeriesEngine::new(Arc::new(EngineSettings::default()), 3600);
+        e.ingest(&pts, i64::MIN);
+        let f = e.forecast.as_ref().expect("a forecast");
+        let top = f
+            .bands
+            .iter()
+            .flat_map(|b| b.upper.iter().copied())
+            .fold(0.0, f64::max);
+        assert!(top <= 2e6, "upper bound {top}");
+        assert!(top >= 1.0, "the bounds still hold the usual values: {top}");
     }
 
     #[test]

@@ -60,6 +60,14 @@ pub struct Prediction {
 }
 
 impl Prediction {
+    /// Keeps the bounds within `[lo, hi]` (the point stays as forecast: `tidy` then orders
+    /// the bounds around it).
+    pub fn clamp_bounds(&mut self, lo: f64, hi: f64) {
+        for b in self.lower.iter_mut().chain(self.upper.iter_mut()) {
+            *b = b.clamp(lo, hi);
+        }
+    }
+
     /// Orders the bounds around the point, clamps at zero for non-negative series, and
     /// rejects non-finite output so nothing downstream ever sees NaN.
     pub fn tidy(mut self, non_negative: bool, model: &'static str) -> Result<Self> {
