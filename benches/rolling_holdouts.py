@@ -65,6 +65,7 @@ def main():
               f'  coverage {sum(cov) / len(cov):.3f} (hold-out {cov[0]:.3f})'
               f' width {sum(width) / len(width):.3f}'
               f'  by week: ' + ' '.join(f'{x:.2f}' for x in rmae))
+        print(f'{"":20s} coverage by week: ' + ' '.join(f'{x:.2f}' for x in cov))
     print(f'mean 95% coverage over all {len(all_cov)} weeks: {sum(all_cov) / len(all_cov):.3f}')
 
 

@@ -608,7 +608,7 @@ fn backtest_cmd(
     let non_negative = y.iter().all(|v| *v >= 0.0);
     let periods = match period {
         Some(p) => crate::series::supported_periods(p, y.len()),
-        None => crate::series::infer_periods(step, y.len()),
+        None => crate::series::seasonal_periods(step, &y),
     };
     let models: Vec<&'static str> = crate::model::NAMES.to_vec();
     // A progress bar on a terminal: a backtest of every model on a long series takes a while.
@@ -633,7 +633,7 @@ fn backtest_cmd(
     let used = scores.iter().map(|s| s.folds()).max().unwrap_or(0);
     let auto = scores
         .iter()
-        .filter(|s| crate::model::AUTO_CANDIDATES.contains(&s.model) || periods.is_empty())
+        .filter(|s| crate::model::auto_candidates(&periods).contains(&s.model))
         .min_by(|a, b| a.mase.total_cmp(&b.mase))
         .map(|s| s.model)
         .unwrap_or("naive");

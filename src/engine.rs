@@ -8,7 +8,7 @@ use std::time::Instant;
 use crate::detect::events::{Event, EventRules, EventTracker};
 use crate::detect::{DetectorSet, Expected, Verdict};
 use crate::model::{self, backtest, ModelError, ModelSpec, Prediction};
-use crate::series::{infer_periods, interpolate, supported_periods, Point};
+use crate::series::{infer_periods, interpolate, seasonal_periods, supported_periods, Point};
 
 /// How every series is modelled; built from the config or the command line.
 #[derive(Debug, Clone)]
@@ -412,7 +412,7 @@ impl SeriesEngine {
         let Some(y) = interpolate(tail) else { return };
         let periods = match &self.settings.periods {
             Some(p) => supported_periods(p.iter().copied(), y.len()),
-            None => infer_periods(self.step, y.len()),
+            None => seasonal_periods(self.step, &y),
         };
         let horizon = ((self.settings.horizon_secs + self.step - 1) / self.step).max(1) as usize;
         let started = Instant::now();
@@ -561,8 +561,8 @@ fn select(
     let constant = y.iter().all(|v| *v == y[0]);
     let models: Vec<&'static str> = match &settings.model {
         ModelSpec::Named(n) => vec![n],
-        ModelSpec::Auto if constant || periods.is_empty() => vec!["naive"],
-        ModelSpec::Auto => model::AUTO_CANDIDATES.to_vec(),
+        ModelSpec::Auto if constant => vec!["naive"],
+        ModelSpec::Auto => model::auto_candidates(periods).to_vec(),
     };
     let longest = periods.iter().max().copied().unwrap_or(24);
     // Folds one longest cycle long; while the history is too short for even one of those,
@@ -760,6 +760,27 @@ mod tests {
             without < 0.5 * with && without < 3.0,
             "interval factors up to {with} with the straddling fold, {without} without"
         );
+    }
+
+    #[test]
+    fn a_series_without_a_cycle_gets_a_model_without_one() {
+        // Hourly readings that wander about a level with no daily or weekly shape: the
+        // hour of day says nothing, so auto must not choose among seasonal models only.
+        let pts = hourly(24 * 7 * 8, |i| 200.0 + 30.0 * (noise(i) - 0.5));
+        let mut e = SeriesEngine::new(Arc::new(EngineSettings::default()), 3600);
+        let out = e.ingest(&pts, i64::MIN);
+        assert!(out.error.is_none());
+        let sel = e.selection().expect("a backtest ran");
+        assert!(sel.periods.is_empty(), "{sel:?}");
+        assert!(
+            crate::model::AUTO_NON_SEASONAL.contains(&sel.model),
+            "{sel:?}"
+        );
+        // The same noise on a daily shape keeps its day.
+        let pts = hourly(24 * 7 * 8, shape);
+        let mut e = SeriesEngine::new(Arc::new(EngineSettings::default()), 3600);
+        e.ingest(&pts, i64::MIN);
+        assert_eq!(e.selection().expect("a backtest ran").periods, vec![24]);
     }
 
     #[test]

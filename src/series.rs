@@ -152,6 +152,101 @@ pub fn infer_periods(step: i64, len: usize) -> Vec<usize> {
     supported_periods(candidates.into_iter().map(|p| p as usize), len)
 }
 
+/// The seasonal periods of `y` (gap-free, one value per `step`): those the time step implies
+/// (see [`infer_periods`]) that the data supports (see [`confirm_periods`]).
+pub fn seasonal_periods(step: i64, y: &[f64]) -> Vec<usize> {
+    confirm_periods(y, &infer_periods(step, y.len()))
+}
+
+/// The least share of the detrended variance a period's profile must predict in cycles it
+/// was not estimated on. Measured on real and simulated series: the seasonal sets (half-hourly
+/// electricity demand, taxi rides) score 0.46–0.97 for the day and the week, and the demo's
+/// channels 0.92–0.99 for the day; white noise and AR(1) with φ = 0.9 score at most 0.00,
+/// random walks and AR(1) with φ = 0.99 up to 0.19 (in 30 draws of 10 weeks each), NAB's
+/// exchange-3 and TravelTime_387 below 0.02. A weak real week (a 5% weekend lift) can score
+/// near zero and be dropped; the day then still carries the forecast.
+pub const MIN_SEASONAL_STRENGTH: f64 = 0.1;
+
+/// Keeps the `periods` the data supports. The series (on the log scale when positive), less
+/// a centred moving average one longest period long, is explained period by period from the
+/// shortest: a period's profile (the mean at each phase) is estimated on the odd cycles and
+/// scored on the even ones, and the other way round. A period is kept when that out-of-cycle
+/// profile predicts at least [`MIN_SEASONAL_STRENGTH`] of the variance; a wandering series
+/// (a random walk) gets profiles that fit the cycles they came from and predict nothing in
+/// the others. The full profile is then removed before the next period is judged. A period
+/// the detrended history is too short to test on (fewer than two cycles of it left after
+/// the moving average) is kept: absence of evidence is not evidence against.
+pub fn confirm_periods(y: &[f64], periods: &[usize]) -> Vec<usize> {
+    let Some(&longest) = periods.iter().max() else {
+        return Vec::new();
+    };
+    if y.iter().any(|v| !v.is_finite()) || y.len() <= longest {
+        return periods.to_vec();
+    }
+    let z: Vec<f64> = if y.iter().all(|v| *v > 0.0) {
+        y.iter().map(|v| v.ln()).collect()
+    } else {
+        y.to_vec()
+    };
+    // Centred moving average of length `longest` (a 2×L average when L is even, so it is
+    // centred on a point); `d` is the detrended stretch, from index `first`.
+    let mut sums = Vec::with_capacity(z.len() + 1);
+    sums.push(0.0);
+    for v in &z {
+        sums.push(sums[sums.len() - 1] + v);
+    }
+    let l = longest;
+    let h = l / 2;
+    let first = h;
+    let mut d: Vec<f64> = (first..z.len() - (l - h))
+        .map(|t| {
+            let a = (sums[t + l - h] - sums[t - h]) / l as f64;
+            let trend = if l % 2 == 0 {
+                (a + (sums[t + l - h + 1] - sums[t - h + 1]) / l as f64) / 2.0
+            } else {
+                a
+            };
+            z[t] - trend
+        })
+        .collect();
+    let n = d.len();
+    let mut sorted = periods.to_vec();
+    sorted.sort_unstable();
+    let mut kept = Vec::new();
+    for p in sorted {
+        if n < 2 * p {
+            kept.push(p);
+            continue;
+        }
+        // Per phase: (sum, count) over the even cycles and over the odd ones.
+        let mut halves = vec![[(0.0, 0usize); 2]; p];
+        for (i, v) in d.iter().enumerate() {
+            let slot = &mut halves[(first + i) % p][(i / p) % 2];
+            slot.0 += v;
+            slot.1 += 1;
+        }
+        let mean = d.iter().sum::<f64>() / n as f64;
+        let total: f64 = d.iter().map(|v| (v - mean).powi(2)).sum();
+        let unexplained: f64 = d
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let (s, c) = halves[(first + i) % p][1 - (i / p) % 2];
+                let predicted = if c > 0 { s / c as f64 } else { mean };
+                (v - predicted).powi(2)
+            })
+            .sum();
+        if total > 0.0 && 1.0 - unexplained / total >= MIN_SEASONAL_STRENGTH {
+            kept.push(p);
+        }
+        for (i, v) in d.iter_mut().enumerate() {
+            let [(s0, c0), (s1, c1)] = halves[(first + i) % p];
+            *v -= (s0 + s1) / (c0 + c1).max(1) as f64;
+        }
+    }
+    kept
+}
+
 /// Keeps periods of at least 2 steps for which `len` holds two full cycles.
 pub fn supported_periods(periods: impl IntoIterator<Item = usize>, len: usize) -> Vec<usize> {
     let mut out: Vec<usize> = periods
@@ -211,5 +306,50 @@ mod tests {
         );
         assert_eq!(infer_periods(86_400, 30), vec![7]);
         assert_eq!(infer_step(&[0, 10, 20, 35, 45]), Some(10));
+    }
+
+    /// Deterministic noise, roughly N(0, 1) (a sum of four uniforms from a SplitMix64 hash).
+    fn noise(i: usize) -> f64 {
+        (0..4)
+            .map(|k| {
+                let mut z = ((i * 4 + k) as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
+                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+                (z ^ (z >> 31)) as f64 / u64::MAX as f64 - 0.5
+            })
+            .sum::<f64>()
+            * 1.7
+    }
+
+    #[test]
+    fn periods_are_kept_only_where_the_data_has_them() {
+        let n = 24 * 7 * 10;
+        let day = |i: usize| ((i % 24) as f64 / 24.0 * std::f64::consts::TAU).sin();
+        let weekend = |i: usize| if i % 168 >= 120 { 0.5 } else { 0.0 };
+        let series = |f: &dyn Fn(usize) -> f64| (0..n).map(f).collect::<Vec<f64>>();
+
+        // A daily and a weekly shape under noise: both kept, on the positive (log) path too.
+        let both = series(&|i| 100.0 + 10.0 * (day(i) + weekend(i)) + 3.0 * noise(i));
+        assert_eq!(seasonal_periods(3600, &both), vec![24, 168]);
+        // A daily shape alone: the week explains nothing the day does not.
+        let daily = series(&|i| 10.0 * day(i) + 3.0 * noise(i));
+        assert_eq!(seasonal_periods(3600, &daily), vec![24]);
+        // White noise and a random walk: neither period.
+        let white = series(&|i| 50.0 + 5.0 * noise(i));
+        assert_eq!(seasonal_periods(3600, &white), Vec::<usize>::new());
+        let mut walk = vec![100.0];
+        for i in 1..n {
+            walk.push(walk[i - 1] + noise(i));
+        }
+        assert_eq!(seasonal_periods(3600, &walk), Vec::<usize>::new());
+        // Too short to test the week (two cycles, one left after the moving average): the
+        // step's periods stand.
+        let short = &white[..2 * 168];
+        assert_eq!(seasonal_periods(3600, short), vec![168]);
+        // A constant and a non-finite series are left to the models.
+        assert_eq!(confirm_periods(&[7.0; 1000], &[24]), Vec::<usize>::new());
+        let mut holed = both.clone();
+        holed[5] = f64::NAN;
+        assert_eq!(confirm_periods(&holed, &[24, 168]), vec![24, 168]);
     }
 }

@@ -50,6 +50,21 @@ pub const NAMES: &[&str] = &[
 /// (The ensemble comes after its members so a backtest can reuse their forecasts.)
 pub const AUTO_CANDIDATES: &[&str] = &["mstl_ets", "seasonal_naive", "seasonal_ar", "ensemble"];
 
+/// The models `auto` chooses among when the series has no seasonal period the data supports:
+/// the last value (a random walk's best guess), or ETS without a season (a level, maybe a
+/// damped trend, by AICc), which on a noisy series that keeps to its level forecasts about
+/// that level rather than the last reading.
+pub const AUTO_NON_SEASONAL: &[&str] = &["naive", "ets"];
+
+/// What `auto` chooses among for a series with these periods.
+pub fn auto_candidates(periods: &[usize]) -> &'static [&'static str] {
+    if periods.is_empty() {
+        AUTO_NON_SEASONAL
+    } else {
+        AUTO_CANDIDATES
+    }
+}
+
 /// Point forecasts with a central prediction interval at `level` percent.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Prediction {
