@@ -428,17 +428,22 @@ mod tests {
             .collect()
     }
 
-    fn folds_used(y: &[f64]) -> usize {
-        let s = evaluate(
+    /// `model`'s backtest on hourly `y` over its last three weeks.
+    fn last_three_weeks(y: &[f64], model: &'static str) -> Score {
+        let mut s = evaluate(
             y,
             &[24, 168],
             168,
             Folds::last(3),
-            &["seasonal_naive"],
+            &[model],
             true,
             &mut |_, _| {},
         );
-        s[0].folds()
+        s.remove(0)
+    }
+
+    fn folds_used(y: &[f64]) -> usize {
+        last_three_weeks(y, "seasonal_naive").folds()
     }
 
     #[test]
@@ -474,16 +479,8 @@ mod tests {
         let shift_at = n - 190;
         let shifted = traffic(8, |i| if i >= shift_at { 0.6 } else { 1.0 });
         assert_eq!(folds_used(&shifted), 2, "the straddling fold is left out");
-        let scores = evaluate(
-            &shifted,
-            &[24, 168],
-            168,
-            Folds::last(3),
-            &["mstl_ets"],
-            true,
-            &mut |_, _| {},
-        );
-        let c = Calibration::from_scores(&scores[0].scores, 95.0).unwrap();
+        let c =
+            Calibration::from_scores(&last_three_weeks(&shifted, "mstl_ets").scores, 95.0).unwrap();
         assert!(
             c.factors.iter().all(|f| *f < 3.0),
             "no bucket is widened by the change: {c:?}"
