@@ -355,7 +355,10 @@ fn sample_data(
                     writeln!(
                         w,
                         "{},{ch},{}",
-                        format_timestamp(pts[i].ts, crate::timefmt::TimeForm::Plain { frac: 0 }),
+                        format_timestamp(
+                            pts[i].ts,
+                            crate::timefmt::TimeForm::Plain { t: false, frac: 0 }
+                        ),
                         pts[i].value
                     )
                     .map_err(io)?;

@@ -145,7 +145,7 @@ pub fn parse(
         let (ts, f) = parse_timestamp(raw_ts).ok_or_else(|| {
             bad(
                 n,
-                format!("`{raw_ts}` is not a timestamp (YYYY-MM-DD HH:MM:SS or RFC 3339)"),
+                format!("`{raw_ts}` is not a timestamp (YYYY-MM-DD[ HH:MM[:SS]], RFC 3339 or Unix time)"),
             )
         })?;
         form.get_or_insert(f);
@@ -168,7 +168,7 @@ pub fn parse(
     }
     Ok(Table {
         rows,
-        form: form.unwrap_or(TimeForm::Plain { frac: 0 }),
+        form: form.unwrap_or(TimeForm::Plain { t: false, frac: 0 }),
     })
 }
 

@@ -1,58 +1,135 @@
 //! Parsing of the timestamps and durations users type, and rendering times back in the
 //! form the input used.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, Utc};
 
-/// How the timestamps of an input were written, so output can use the same form.
+/// How the timestamps of an input were written, so output can use the same form (a forecast
+/// of a daily series written `2026-01-31` comes back as `2026-02-01`, not as a UTC instant).
+/// Times without an offset are taken as UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimeForm {
-    /// `YYYY-MM-DD HH:MM:SS` with `frac` digits of fractional seconds (0 = none).
-    Plain { frac: u8 },
-    /// RFC 3339 (always rendered in UTC with a `Z`).
-    Rfc3339,
+    /// `YYYY-MM-DD HH:MM:SS` (`T` instead of the space when `t`) with `frac` digits of
+    /// fractional seconds (0 = none).
+    Plain { t: bool, frac: u8 },
+    /// `YYYY-MM-DD HH:MM`.
+    Minutes { t: bool },
+    /// `YYYY-MM-DD`: midnight.
+    Date,
+    /// RFC 3339 (`2026-01-31T20:00:00Z`, `2026-01-31 21:00:00+01:00`), rendered at the
+    /// input's offset and with its separator; `zulu` writes a zero offset as `Z`.
+    Rfc3339 {
+        t: bool,
+        offset_secs: i32,
+        zulu: bool,
+    },
+    /// Unix time as an integer, `per_sec` units a second (1, 10³, 10⁶ or 10⁹).
+    Epoch { per_sec: i64 },
 }
 
-/// Parses one timestamp to Unix seconds (fractions are kept to the microsecond but
-/// rounded down to whole seconds for the time grid) and reports its form.
+/// Parses one timestamp to Unix seconds (fractions are dropped: the time grid is in whole
+/// seconds) and reports its form.
 pub fn parse_timestamp(s: &str) -> Option<(i64, TimeForm)> {
     let s = s.trim();
+    if let Some(parsed) = parse_epoch(s) {
+        return Some(parsed);
+    }
+    if s.len() == 10 {
+        let day = NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
+        return Some((
+            day.and_hms_opt(0, 0, 0)?.and_utc().timestamp(),
+            TimeForm::Date,
+        ));
+    }
+    let t = matches!(s.as_bytes().get(10), Some(b'T' | b't'));
     if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
-        return Some((dt.timestamp(), TimeForm::Rfc3339));
+        let form = TimeForm::Rfc3339 {
+            t,
+            offset_secs: dt.offset().local_minus_utc(),
+            zulu: s.ends_with(['Z', 'z']),
+        };
+        return Some((dt.timestamp(), form));
     }
-    for (fmt, has_frac) in [("%Y-%m-%d %H:%M:%S%.f", true), ("%Y-%m-%d %H:%M:%S", false)] {
-        if let Ok(dt) = NaiveDateTime::parse_from_str(s, fmt) {
-            let frac = if has_frac {
-                s.rsplit_once('.')
-                    .map(|(_, f)| f.len().min(9) as u8)
-                    .unwrap_or(0)
-            } else {
-                0
-            };
-            return Some((dt.and_utc().timestamp(), TimeForm::Plain { frac }));
+    let (date_time, frac) = match s.rsplit_once('.') {
+        Some((head, digits))
+            if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            (head, digits.len().min(9) as u8)
         }
+        _ => (s, 0),
+    };
+    let sep = if t { "T" } else { " " };
+    if let Ok(dt) = NaiveDateTime::parse_from_str(date_time, &format!("%Y-%m-%d{sep}%H:%M:%S")) {
+        return Some((dt.and_utc().timestamp(), TimeForm::Plain { t, frac }));
     }
-    // A few exports write `YYYY-MM-DDTHH:MM:SS` without an offset: take it as UTC.
-    if let Ok(dt) = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f") {
-        return Some((dt.and_utc().timestamp(), TimeForm::Plain { frac: 0 }));
+    if frac == 0 {
+        if let Ok(dt) = NaiveDateTime::parse_from_str(s, &format!("%Y-%m-%d{sep}%H:%M")) {
+            return Some((dt.and_utc().timestamp(), TimeForm::Minutes { t }));
+        }
     }
     None
 }
 
+/// Unix seconds, milliseconds, microseconds or nanoseconds, told apart by their number of
+/// digits (times between 1973 and 2286).
+fn parse_epoch(s: &str) -> Option<(i64, TimeForm)> {
+    if !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let per_sec = match s.len() {
+        9 | 10 => 1,
+        12 | 13 => 1_000,
+        15 | 16 => 1_000_000,
+        18 | 19 => 1_000_000_000,
+        _ => return None,
+    };
+    let v: i64 = s.parse().ok()?;
+    Some((v.div_euclid(per_sec), TimeForm::Epoch { per_sec }))
+}
+
 /// Renders Unix seconds in the given form.
 pub fn format_timestamp(ts: i64, form: TimeForm) -> String {
+    if let TimeForm::Epoch { per_sec } = form {
+        return ts.saturating_mul(per_sec).to_string();
+    }
     let Some(dt) = DateTime::<Utc>::from_timestamp(ts, 0) else {
         return ts.to_string();
     };
+    let sep = |t: bool| if t { 'T' } else { ' ' };
     match form {
-        TimeForm::Rfc3339 => dt.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        TimeForm::Plain { frac: 0 } => dt.format("%Y-%m-%d %H:%M:%S").to_string(),
-        TimeForm::Plain { frac } => {
+        TimeForm::Date if ts.rem_euclid(86_400) == 0 => dt.format("%Y-%m-%d").to_string(),
+        TimeForm::Minutes { t } if ts.rem_euclid(60) == 0 => {
+            dt.format(&format!("%Y-%m-%d{}%H:%M", sep(t))).to_string()
+        }
+        TimeForm::Rfc3339 {
+            t,
+            offset_secs,
+            zulu,
+        } => {
+            let local = FixedOffset::east_opt(offset_secs)
+                .map(|o| dt.with_timezone(&o))
+                .unwrap_or_else(|| dt.fixed_offset());
+            let offset = if zulu && offset_secs == 0 {
+                "Z".to_string()
+            } else {
+                local.format("%:z").to_string()
+            };
             format!(
-                "{}.{}",
-                dt.format("%Y-%m-%d %H:%M:%S"),
-                "0".repeat(frac as usize)
+                "{}{offset}",
+                local.format(&format!("%Y-%m-%d{}%H:%M:%S", sep(t)))
             )
         }
+        TimeForm::Plain { t, frac } => {
+            let whole = dt
+                .format(&format!("%Y-%m-%d{}%H:%M:%S", sep(t)))
+                .to_string();
+            if frac == 0 {
+                whole.to_string()
+            } else {
+                format!("{whole}.{}", "0".repeat(frac as usize))
+            }
+        }
+        // A step off the input's grain (a daily series' forecast at 06:00): say it in full.
+        _ => dt.format("%Y-%m-%d %H:%M:%S").to_string(),
     }
 }
 
@@ -67,7 +144,8 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
         .and_then(|d| i64::try_from(d.as_secs()).map_err(|_| format!("`{s}` is too long")))
 }
 
-/// Parses an RFC 3339 time or a plain `YYYY-MM-DD HH:MM:SS` (UTC) into Unix seconds.
+/// Parses an RFC 3339 time, a plain `YYYY-MM-DD[ HH:MM[:SS]]` (UTC) or Unix time into Unix
+/// seconds.
 pub fn parse_time(s: &str) -> Result<i64, String> {
     parse_timestamp(s)
         .map(|(t, _)| t)
@@ -81,7 +159,7 @@ mod tests {
     #[test]
     fn parses_plain_and_rfc3339_and_round_trips() {
         let (t, f) = parse_timestamp("2015-01-18 23:00:00").unwrap();
-        assert_eq!(f, TimeForm::Plain { frac: 0 });
+        assert_eq!(f, TimeForm::Plain { t: false, frac: 0 });
         assert_eq!(format_timestamp(t, f), "2015-01-18 23:00:00");
         let (t2, f2) = parse_timestamp("2015-01-18T23:00:00Z").unwrap();
         assert_eq!(t, t2);
@@ -89,14 +167,59 @@ mod tests {
         let (t3, f3) = parse_timestamp("2015-01-18 23:00:00.000000").unwrap();
         assert_eq!(t3, t);
         assert_eq!(format_timestamp(t3, f3), "2015-01-18 23:00:00.000000");
-        let (t4, _) = parse_timestamp("2015-01-19T00:00:00+01:00").unwrap();
+        let (t4, f4) = parse_timestamp("2015-01-19T00:00:00+01:00").unwrap();
         assert_eq!(t4, t);
+        assert_eq!(format_timestamp(t4 + 3600, f4), "2015-01-19T01:00:00+01:00");
+    }
+
+    #[test]
+    fn every_common_form_comes_back_as_written() {
+        // Each form: a timestamp as a user's export writes it, and the next hour (or day) as
+        // the output must write it so that the two line up.
+        for (input, next, step) in [
+            ("2015-01-18", "2015-01-19", 86_400),
+            ("2015-01-18 23:00", "2015-01-19 00:00", 3600),
+            ("2015-01-18T23:00", "2015-01-19T00:00", 3600),
+            ("2015-01-18T23:00:00", "2015-01-19T00:00:00", 3600),
+            ("2015-01-18T23:00:00.000", "2015-01-19T00:00:00.000", 3600),
+            (
+                "2015-01-18 23:00:00+00:00",
+                "2015-01-19 00:00:00+00:00",
+                3600,
+            ),
+            (
+                "2015-01-18 23:00:00-05:00",
+                "2015-01-19 00:00:00-05:00",
+                3600,
+            ),
+            ("2015-01-18T23:00:00z", "2015-01-19T00:00:00Z", 3600),
+            ("1421622000", "1421625600", 3600),
+            ("1421622000000", "1421625600000", 3600),
+            ("1421622000000000000", "1421625600000000000", 3600),
+        ] {
+            let (t, f) = parse_timestamp(input).unwrap_or_else(|| panic!("{input} not parsed"));
+            assert_eq!(format_timestamp(t + step, f), next, "{input} ({f:?})");
+        }
+        // The same instant, however written.
+        let utc = parse_timestamp("2015-01-19 04:00:00").unwrap().0;
+        assert_eq!(parse_timestamp("2015-01-18 23:00:00-05:00").unwrap().0, utc);
+        assert_eq!(parse_timestamp("1421640000").unwrap().0, utc);
+        // Off a daily series' grain, a time is written in full rather than cut to the day.
+        let (d, f) = parse_timestamp("2015-01-18").unwrap();
+        assert_eq!(format_timestamp(d + 6 * 3600, f), "2015-01-18 06:00:00");
     }
 
     #[test]
     fn rejects_garbage() {
         assert!(parse_timestamp("yesterday").is_none());
         assert!(parse_timestamp("").is_none());
+        assert!(parse_timestamp("2015-13-01").is_none());
+        assert!(parse_timestamp("2015-01-18 25:00").is_none());
+        assert!(
+            parse_timestamp("12345").is_none(),
+            "too few digits for a Unix time"
+        );
+        assert!(parse_timestamp("2015-01-18 23:00:00.").is_none());
         assert!(parse_duration("7 parsecs").is_err());
         assert!(parse_duration("").is_err());
         assert_eq!(parse_duration("7d").unwrap(), 7 * 86400);
