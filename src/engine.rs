@@ -545,6 +545,10 @@ pub struct Selection {
     pub periods: Vec<usize>,
 }
 
+/// Backtest outcomes a calibration needs at the least: 40 is two outcomes beyond a 95%
+/// interval.
+const MIN_CALIBRATION_OUTCOMES: usize = 40;
+
 /// Rolling-origin backtest over the last folds (each one longest cycle long, at most the
 /// horizon): `auto` takes the model with the lowest MASE, a named model is only calibrated.
 /// Model intervals are often too narrow (MSTL absorbs noise into its seasonal components), so
@@ -571,6 +575,12 @@ fn select(
     let nn = settings.non_negative;
     let run = |fold_len: usize| {
         let len = horizon.min(fold_len).max(1);
+        // Folds of a few steps (a short horizon) come in greater number, so that the
+        // calibration has outcomes enough for its quantile.
+        let folds = backtest::Folds {
+            count: folds.count.max(MIN_CALIBRATION_OUTCOMES.div_ceil(len)),
+            ..folds
+        };
         backtest::evaluate(y, periods, len, folds, &models, nn, &mut |_, _| {})
     };
     let mut scores = run(longest);
@@ -781,6 +791,30 @@ mod tests {
         let mut e = SeriesEngine::new(Arc::new(EngineSettings::default()), 3600);
         e.ingest(&pts, i64::MIN);
         assert_eq!(e.selection().expect("a backtest ran").periods, vec![24]);
+    }
+
+    #[test]
+    fn a_short_horizon_is_still_calibrated() {
+        // Four folds of 3 steps are 12 outcomes, too few for a 95% quantile: the intervals
+        // of a 3-step forecast went uncalibrated however long the history.
+        let y: Vec<f64> = (0..24 * 7 * 6).map(shape).collect();
+        let periods = infer_periods(3600, y.len());
+        let settings = EngineSettings::default();
+        for horizon in [1, 3, 168] {
+            let sel = select(
+                &settings,
+                &y,
+                &periods,
+                horizon,
+                backtest::Folds::last(4),
+                0,
+            )
+            .expect("a backtest ran");
+            assert!(
+                sel.factors.iter().all(Option::is_some),
+                "horizon {horizon}: {sel:?}"
+            );
+        }
     }
 
     #[test]

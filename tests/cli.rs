@@ -32,8 +32,6 @@ fn write_series(
     p
 }
 
-/// A daily cycle plus noise in [0, 31): a multiplicative hash, so the noise has no period of
-/// its own for a model to learn (a plain `i * k % 31` repeats every 31 hours exactly).
 /// Runs `viewcast detect` on `input`, writing `output`, with `extra` arguments.
 fn detect(dir: &Path, input: &Path, output: &Path, extra: &[&str]) -> Output {
     let mut args = vec![
@@ -47,6 +45,8 @@ fn detect(dir: &Path, input: &Path, output: &Path, extra: &[&str]) -> Output {
     viewcast(&args, dir)
 }
 
+/// A daily cycle plus noise in [0, 31): a multiplicative hash, so the noise has no period of
+/// its own for a model to learn (a plain `i * k % 31` repeats every 31 hours exactly).
 fn seasonal(i: usize) -> f64 {
     let h = (i % 24) as f64;
     let noise = ((i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as f64
@@ -100,6 +100,49 @@ fn forecast_continues_the_grid_with_ordered_bounds() {
     // The forecast follows the daily cycle it was given (peak near 06:00, trough near 18:00).
     let at = |h: usize| r[h][1].parse::<f64>().unwrap();
     assert!(at(6) > at(18) + 500.0);
+}
+
+#[test]
+fn a_daily_series_written_as_dates_is_forecast_in_dates() {
+    // Ten weeks of daily totals, weekends 40% up, dated `YYYY-MM-DD` as daily exports are:
+    // the forecast must come back on the same dates (a scorer matches rows by timestamp),
+    // with the week's shape and calibrated intervals.
+    let dir = tempfile::tempdir().unwrap();
+    let start = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap(); // a Monday
+    let mut s = String::from("timestamp,value\n");
+    for i in 0..70 {
+        let weekend = if i % 7 >= 5 { 1.4 } else { 1.0 };
+        let day = start + chrono::Duration::days(i);
+        s.push_str(&format!("{day},{}\n", 1e5 * weekend + seasonal(i as usize)));
+    }
+    let f = dir.path().join("daily.csv");
+    std::fs::write(&f, s).unwrap();
+    let out = viewcast(
+        &["forecast", "--input", f.to_str().unwrap(), "--horizon", "3"],
+        dir.path(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let r = rows(&out);
+    let dates: Vec<&str> = r.iter().map(|row| row[0].as_str()).collect();
+    assert_eq!(dates, ["2024-03-11", "2024-03-12", "2024-03-13"]);
+    assert!(
+        !stderr.contains("by horizon None"),
+        "uncalibrated: {stderr}"
+    );
+    let out = viewcast(
+        &["forecast", "--input", f.to_str().unwrap(), "--horizon", "7"],
+        dir.path(),
+    );
+    let r = rows(&out);
+    assert_eq!(r[6][0], "2024-03-17");
+    let at = |d: usize| r[d][1].parse::<f64>().unwrap();
+    assert!(
+        at(5) > 1.3 * at(2),
+        "Saturday {} against Wednesday {}",
+        at(5),
+        at(2)
+    );
 }
 
 #[test]
