@@ -38,8 +38,13 @@ pub struct Table {
     pub form: TimeForm,
 }
 
-/// Splits one CSV line, honouring double quotes (`""` inside quotes is a quote).
+/// Splits one CSV line at commas, honouring double quotes (`""` inside quotes is a quote).
 pub fn split_line(line: &str) -> Vec<String> {
+    split_line_at(line, ',')
+}
+
+/// Splits one line at `delimiter`, honouring double quotes.
+fn split_line_at(line: &str, delimiter: char) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut quoted = false;
@@ -51,7 +56,7 @@ pub fn split_line(line: &str) -> Vec<String> {
                 chars.next();
             }
             ('"', _) => quoted = !quoted,
-            (',', false) => out.push(std::mem::take(&mut cur)),
+            (c, false) if c == delimiter => out.push(std::mem::take(&mut cur)),
             _ => cur.push(c),
         }
     }
@@ -59,8 +64,16 @@ pub fn split_line(line: &str) -> Vec<String> {
     out
 }
 
-/// Reads a CSV with a header naming `timestamp` and `value_column` (case-insensitive),
-/// plus any `tag_columns`. Empty, `NaN` or `null` values are kept as missing (NaN); any other
+/// Other names for the timestamp column, tried in order when there is no `timestamp`:
+/// InfluxDB's CSV export (`_time`), Prophet's (`ds`) and the usual spreadsheet headers.
+const TIME_ALIASES: &[&str] = &["_time", "ds", "time", "datetime", "date"];
+/// Other names for the default `value` column: InfluxDB's `_value`, Prophet's `y`.
+const VALUE_ALIASES: &[&str] = &["_value", "y"];
+
+/// Reads a CSV with a header naming `timestamp` and `value_column` (case-insensitive; see
+/// [`TIME_ALIASES`] and [`VALUE_ALIASES`] for the other names taken), plus any
+/// `tag_columns`. Fields are separated by commas, or by semicolons or tabs when the header
+/// has no comma (spreadsheets in many locales write `;`). Empty, `NaN` or `null` values are kept as missing (NaN); any other
 /// non-number is an error.
 pub fn read(path: &Path, value_column: &str, tag_columns: &[String]) -> Result<Table, CsvError> {
     let text = std::fs::read_to_string(path).map_err(|source| CsvError::Io {
@@ -81,31 +94,48 @@ pub fn parse(
         line,
         problem,
     };
+    // `#` lines are comments (InfluxDB's annotated CSV puts its datatypes there).
     let mut lines = text
         .lines()
         .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty());
+        .filter(|(_, l)| !l.trim().is_empty() && !l.starts_with('#'));
     let (_, header) = lines.next().ok_or_else(|| {
         bad(
             1,
             "the file is empty: expected a header with `timestamp` and `value`".into(),
         )
     })?;
-    let header: Vec<String> = split_line(header.trim_start_matches('\u{feff}'))
+    let header = header.trim_start_matches('\u{feff}');
+    let delimiter = [',', ';', '\t']
+        .into_iter()
+        .find(|d| header.contains(*d))
+        .unwrap_or(',');
+    let header: Vec<String> = split_line_at(header, delimiter)
         .iter()
         .map(|h| h.trim().to_ascii_lowercase())
         .collect();
     let col = |name: &str| header.iter().position(|h| h == &name.to_ascii_lowercase());
-    let ts_col = col("timestamp").ok_or_else(|| {
+    let ts_col = std::iter::once("timestamp")
+        .chain(TIME_ALIASES.iter().copied())
+        .find_map(&col);
+    let val_col = if value_column.eq_ignore_ascii_case("value") {
+        std::iter::once("value")
+            .chain(VALUE_ALIASES.iter().copied())
+            .find_map(&col)
+    } else {
+        col(value_column)
+    };
+    let ts_col = ts_col.ok_or_else(|| {
         bad(
             1,
             format!(
-                "no `timestamp` column in the header (found: {})",
+                "no `timestamp` column (nor {}) in the header (found: {})",
+                TIME_ALIASES.join(", "),
                 header.join(", ")
             ),
         )
     })?;
-    let val_col = col(value_column).ok_or_else(|| {
+    let val_col = val_col.ok_or_else(|| {
         bad(
             1,
             format!(
@@ -132,7 +162,7 @@ pub fn parse(
     let mut form = None;
     for (i, line) in lines {
         let n = i + 1;
-        let cells = split_line(line);
+        let cells = split_line_at(line, delimiter);
         let cell = |c: usize| {
             cells.get(c).map(|s| s.trim()).ok_or_else(|| {
                 bad(
@@ -154,6 +184,11 @@ pub fn parse(
             "" | "nan" | "null" | "na" => f64::NAN,
             _ => raw_val
                 .parse::<f64>()
+                .or_else(|e| match delimiter {
+                    // Where `;` separates fields, `,` is the decimal mark.
+                    ';' => raw_val.replace(',', ".").parse::<f64>(),
+                    _ => Err(e),
+                })
                 .map_err(|_| bad(n, format!("`{raw_val}` is not a number")))?,
         };
         let tags = tag_cols
@@ -198,7 +233,7 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert_eq!(e, "x.csv:2: `abc` is not a number");
-        let e = parse("time,value\n", p, "value", &[])
+        let e = parse("when,value\n", p, "value", &[])
             .unwrap_err()
             .to_string();
         assert!(e.contains("x.csv:1: no `timestamp` column"), "{e}");
@@ -210,6 +245,51 @@ mod tests {
             "{e}"
         );
         assert!(parse("", p, "value", &[]).is_err());
+    }
+
+    #[test]
+    fn other_exports_are_read() {
+        let p = Path::new("x.csv");
+        let read = |text: &str| {
+            let t = parse(text, p, "value", &[]).unwrap_or_else(|e| panic!("{e}\n{text}"));
+            t.rows
+                .iter()
+                .map(|r| (r.point.ts, r.point.value))
+                .collect::<Vec<_>>()
+        };
+        let want = vec![(1_577_836_800, 1.5), (1_577_840_400, 2.0)];
+        // Prophet's columns.
+        assert_eq!(
+            read("ds,y\n2020-01-01 00:00:00,1.5\n2020-01-01 01:00:00,2\n"),
+            want
+        );
+        // InfluxDB 2's annotated CSV export.
+        assert_eq!(
+            read(
+                "#datatype,string,long,dateTime:RFC3339,double,string\n\
+                 #group,false,false,false,false,true\n\
+                 ,result,table,_time,_value,_field\n\
+                 ,_result,0,2020-01-01T00:00:00Z,1.5,viewers\n\
+                 ,_result,0,2020-01-01T01:00:00Z,2,viewers\n"
+            ),
+            want
+        );
+        // A spreadsheet in a locale with decimal commas, and a tab-separated file.
+        assert_eq!(
+            read("Date;Value\n2020-01-01 00:00;1,5\n2020-01-01 01:00;2\n"),
+            want
+        );
+        assert_eq!(
+            read("time\tvalue\n2020-01-01 00:00:00\t1.5\n2020-01-01 01:00:00\t2\n"),
+            want
+        );
+        // `timestamp` and `value` come first when there are several candidates.
+        assert_eq!(
+            read(
+                "date,timestamp,y,value\nx,2020-01-01 00:00:00,9,1.5\ny,2020-01-01 01:00:00,9,2\n"
+            ),
+            want
+        );
     }
 
     #[test]
