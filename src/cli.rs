@@ -14,7 +14,7 @@ use crate::engine::{EngineSettings, SeriesEngine};
 use crate::model::ModelSpec;
 use crate::series::{infer_step, Point};
 use crate::source::demo::{self, floor_hour, DemoSpec};
-use crate::timefmt::{format_timestamp, parse_time};
+use crate::timefmt::{format_timestamp, parse_time, MonthGrid};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -401,9 +401,10 @@ fn sample_data(
     Ok(())
 }
 
-/// Reads a CLI input series, sorted by time, with its step.
-fn read_series(input: &Path) -> Result<(csvio::Table, i64), CliError> {
-    let table = csvio::read(input, "value", &[]).map_err(|e| CliError::usage(e.to_string()))?;
+/// Reads a CLI input series, sorted by time, with its step. A series dated in calendar
+/// months is put on an even grid (its points' times are grid times; `grid` maps them back).
+fn read_series(input: &Path) -> Result<Series, CliError> {
+    let mut table = csvio::read(input, "value", &[]).map_err(|e| CliError::usage(e.to_string()))?;
     if table.rows.is_empty() {
         return Err(CliError::usage(format!(
             "{}: no data rows",
@@ -412,19 +413,45 @@ fn read_series(input: &Path) -> Result<(csvio::Table, i64), CliError> {
     }
     let mut ts: Vec<i64> = table.rows.iter().map(|r| r.point.ts).collect();
     ts.sort_unstable();
+    let grid = MonthGrid::detect(&ts);
+    if let Some(g) = grid {
+        for r in &mut table.rows {
+            r.point.ts = g.to_grid(r.point.ts);
+        }
+        ts = ts.into_iter().map(|t| g.to_grid(t)).collect();
+    }
     let step = infer_step(&ts).unwrap_or(3600);
-    Ok((table, step))
-}
-
-/// A CLI input series: its table, time step, points and whether it is never negative.
-fn read_points(input: &Path) -> Result<(csvio::Table, i64, Vec<Point>, bool), CliError> {
-    let (table, step) = read_series(input)?;
     let points: Vec<Point> = table.rows.iter().map(|r| r.point).collect();
     let non_negative = points
         .iter()
         .filter(|p| p.value.is_finite())
         .all(|p| p.value >= 0.0);
-    Ok((table, step, points, non_negative))
+    Ok(Series {
+        table,
+        step,
+        grid,
+        points,
+        non_negative,
+    })
+}
+
+/// A CLI input series.
+struct Series {
+    table: csvio::Table,
+    step: i64,
+    /// Set when the series is dated in calendar months.
+    grid: Option<MonthGrid>,
+    points: Vec<Point>,
+    /// No value is negative.
+    non_negative: bool,
+}
+
+impl Series {
+    /// Renders a time of the series' (grid) axis as the input wrote its timestamps.
+    fn format(&self, t: i64) -> String {
+        let t = self.grid.map_or(t, |g| g.from_grid(t));
+        format_timestamp(t, self.table.form)
+    }
 }
 
 fn cli_settings(
@@ -463,15 +490,16 @@ fn forecast(
             "--level: {level} is not a percentage between 0 and 100"
         )));
     }
-    let (table, step, points, non_negative) = read_points(input)?;
-    let mut settings = cli_settings(model, period, non_negative)?;
+    let series = read_series(input)?;
+    let (step, points) = (series.step, &series.points);
+    let mut settings = cli_settings(model, period, series.non_negative)?;
     settings.horizon_secs = horizon as i64 * step;
     settings.levels = vec![level];
     settings.detect_level = level;
     settings.min_points = 1;
     settings.window_secs = window_secs.max(1);
     let mut engine = SeriesEngine::new(Arc::new(settings), step);
-    let out = engine.ingest(&points, i64::MAX);
+    let out = engine.ingest(points, i64::MAX);
     let f = match (engine.forecast(), out.error) {
         (Some(f), _) => f,
         (None, Some(e)) => return Err(CliError::usage(format!("{}: {e}", input.display()))),
@@ -514,7 +542,7 @@ fn forecast(
         writeln!(
             w,
             "{},{},{},{}",
-            format_timestamp(t, table.form),
+            series.format(t),
             band.point[i],
             band.lower[i],
             band.upper[i]
@@ -532,7 +560,13 @@ fn detect(
     detectors: Option<Vec<String>>,
     explain: bool,
 ) -> Result<(), CliError> {
-    let (table, step, points, non_negative) = read_points(input)?;
+    let Series {
+        table,
+        step,
+        points,
+        non_negative,
+        ..
+    } = read_series(input)?;
     let mut settings = cli_settings(model, period, non_negative)?;
     if let Some(names) = detectors {
         if let Some(bad) = names.iter().find(|n| !crate::detect::is_known(n)) {
@@ -603,8 +637,7 @@ fn backtest_cmd(
     period: Option<Vec<usize>>,
     format: ReportFormat,
 ) -> Result<(), CliError> {
-    let (table, step) = read_series(input)?;
-    let points: Vec<Point> = table.rows.iter().map(|r| r.point).collect();
+    let Series { step, points, .. } = read_series(input)?;
     let regular = crate::series::regularize(&points, step);
     let y = crate::series::interpolate(&regular.values)
         .ok_or_else(|| CliError::usage(format!("{}: no finite values", input.display())))?;

@@ -146,6 +146,13 @@ pub fn infer_periods(step: i64, len: usize) -> Vec<usize> {
         vec![d, 7 * d]
     } else if step == DAY {
         vec![7]
+    } else if step == WEEK {
+        // A year is 52.18 weeks: 52 keeps the season to within a week for a few years.
+        vec![52]
+    } else if step == crate::timefmt::MONTH_SECS {
+        vec![12]
+    } else if step == 3 * crate::timefmt::MONTH_SECS {
+        vec![4]
     } else {
         vec![]
     };
@@ -305,6 +312,12 @@ mod tests {
                 .collect::<Vec<_>>()
         );
         assert_eq!(infer_periods(86_400, 30), vec![7]);
+        assert_eq!(infer_periods(7 * 86_400, 110), vec![52]);
+        assert_eq!(infer_periods(7 * 86_400, 100), Vec::<usize>::new());
+        let month = crate::timefmt::MONTH_SECS;
+        assert_eq!(infer_periods(month, 36), vec![12]);
+        assert_eq!(infer_periods(3 * month, 12), vec![4]);
+        assert_eq!(infer_periods(12 * month, 30), Vec::<usize>::new());
         assert_eq!(infer_step(&[0, 10, 20, 35, 45]), Some(10));
     }
 

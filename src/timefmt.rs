@@ -1,7 +1,7 @@
 //! Parsing of the timestamps and durations users type, and rendering times back in the
 //! form the input used.
 
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 
 /// How the timestamps of an input were written, so output can use the same form (a forecast
 /// of a daily series written `2026-01-31` comes back as `2026-02-01`, not as a UTC instant).
@@ -133,6 +133,90 @@ pub fn format_timestamp(ts: i64, form: TimeForm) -> String {
     }
 }
 
+/// The mean Gregorian month in seconds: the step of a series on a [`MonthGrid`].
+pub const MONTH_SECS: i64 = 2_629_746;
+
+/// A series dated in calendar months (monthly, quarterly, yearly data): the same day of each
+/// month (or each month's last day) at the same time. Months differ in length, so such a
+/// series is not evenly spaced in seconds; it is put on an even grid of `MONTH_SECS` per
+/// month for the models and mapped back to calendar dates for output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MonthGrid {
+    /// Day of the month, or None for the month's last day.
+    day: Option<u32>,
+    time: NaiveTime,
+}
+
+impl MonthGrid {
+    /// The grid `ts` (Unix seconds) lie on, if they are dated in calendar months: at least
+    /// three, on one day of the month (or all on month ends) at one time of day, with steps
+    /// of at least a month.
+    pub fn detect(ts: &[i64]) -> Option<Self> {
+        let dates: Vec<NaiveDateTime> = ts
+            .iter()
+            .map(|&t| DateTime::<Utc>::from_timestamp(t, 0).map(|d| d.naive_utc()))
+            .collect::<Option<_>>()?;
+        let first = *dates.first()?;
+        if dates.len() < 3 || dates.iter().any(|d| d.time() != first.time()) {
+            return None;
+        }
+        let last_day = |d: &NaiveDateTime| {
+            d.date()
+                .checked_add_months(chrono::Months::new(1))
+                .and_then(|n| n.with_day(1))
+                .and_then(|n| n.pred_opt())
+                .is_some_and(|end| end == d.date())
+        };
+        let day = if dates.iter().all(|d| d.day() == first.day()) {
+            Some(first.day())
+        } else if dates.iter().all(last_day) {
+            None
+        } else {
+            return None;
+        };
+        let mut months: Vec<i64> = dates.iter().map(month_index).collect();
+        months.sort_unstable();
+        months.dedup();
+        if months.len() < 3 {
+            return None;
+        }
+        Some(Self {
+            day,
+            time: first.time(),
+        })
+    }
+
+    /// `ts` on the even grid: its month's index times [`MONTH_SECS`].
+    pub fn to_grid(&self, ts: i64) -> i64 {
+        DateTime::<Utc>::from_timestamp(ts, 0)
+            .map_or(ts, |d| month_index(&d.naive_utc()) * MONTH_SECS)
+    }
+
+    /// The calendar date (Unix seconds) of grid time `t`: the nearest month's day and time.
+    pub fn from_grid(&self, t: i64) -> i64 {
+        let index = (t as f64 / MONTH_SECS as f64).round() as i64;
+        let (year, month0) = (index.div_euclid(12), index.rem_euclid(12) as u32);
+        let Ok(year) = i32::try_from(year + 1970) else {
+            return t;
+        };
+        let Some(first) = NaiveDate::from_ymd_opt(year, month0 + 1, 1) else {
+            return t;
+        };
+        let date = match self.day {
+            Some(d) => first.with_day(d),
+            None => first
+                .checked_add_months(chrono::Months::new(1))
+                .and_then(|n| n.pred_opt()),
+        };
+        date.map_or(t, |d| d.and_time(self.time).and_utc().timestamp())
+    }
+}
+
+/// Months since January 1970.
+fn month_index(d: &NaiveDateTime) -> i64 {
+    (i64::from(d.year()) - 1970) * 12 + i64::from(d.month0())
+}
+
 /// Parses a duration such as `1h`, `90m`, `7d`, `2w` into seconds. Zero is allowed.
 pub fn parse_duration(s: &str) -> Result<i64, String> {
     let t = s.trim();
@@ -207,6 +291,39 @@ mod tests {
         // Off a daily series' grain, a time is written in full rather than cut to the day.
         let (d, f) = parse_timestamp("2015-01-18").unwrap();
         assert_eq!(format_timestamp(d + 6 * 3600, f), "2015-01-18 06:00:00");
+    }
+
+    #[test]
+    fn calendar_months_map_to_an_even_grid_and_back() {
+        let t = |s: &str| parse_timestamp(s).unwrap().0;
+        let monthly: Vec<i64> = ["2020-11-01", "2020-12-01", "2021-01-01", "2021-02-01"]
+            .map(t)
+            .to_vec();
+        let g = MonthGrid::detect(&monthly).expect("monthly");
+        let grid: Vec<i64> = monthly.iter().map(|&x| g.to_grid(x)).collect();
+        assert!(
+            grid.windows(2).all(|w| w[1] - w[0] == MONTH_SECS),
+            "{grid:?}"
+        );
+        assert_eq!(g.from_grid(grid[3] + MONTH_SECS), t("2021-03-01"));
+        assert_eq!(g.from_grid(grid[0]), monthly[0]);
+        // Month ends, quarterly.
+        let ends: Vec<i64> = ["2019-12-31", "2020-03-31", "2020-06-30", "2020-09-30"]
+            .map(t)
+            .to_vec();
+        let g = MonthGrid::detect(&ends).expect("quarter ends");
+        let next = g.from_grid(g.to_grid(ends[3]) + 3 * MONTH_SECS);
+        assert_eq!(next, t("2020-12-31"));
+        assert_eq!(
+            g.from_grid(g.to_grid(ends[0]) + 2 * MONTH_SECS),
+            t("2020-02-29")
+        );
+        // Daily and hourly data are not monthly; nor are three days of one month.
+        let daily: Vec<i64> = (0..40).map(|i| t("2020-01-01") + i * 86_400).collect();
+        assert!(MonthGrid::detect(&daily).is_none());
+        let hourly: Vec<i64> = (0..40).map(|i| t("2020-01-01") + i * 3600).collect();
+        assert!(MonthGrid::detect(&hourly).is_none());
+        assert!(MonthGrid::detect(&[t("2020-01-01"), t("2020-01-01")]).is_none());
     }
 
     #[test]

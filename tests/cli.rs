@@ -146,6 +146,68 @@ fn a_daily_series_written_as_dates_is_forecast_in_dates() {
 }
 
 #[test]
+fn a_monthly_series_is_forecast_in_calendar_months_with_its_trend() {
+    // Nine years of monthly totals on the 1st, growing 1% a month with a yearly swing; the
+    // tenth year held out. Months are 28–31 days long: the forecast must still land on the
+    // 1st of each month, keep the year's shape and the growth (seasonal naive, a year
+    // behind, misses the growth; without a trend model the error was 0.39 of its).
+    let dir = tempfile::tempdir().unwrap();
+    let value = |i: usize| {
+        let month = (i % 12) as f64;
+        // 2% noise: `seasonal` less its daily cycle, which would be a 24-month one here.
+        let noise = (seasonal(i)
+            - 1000.0
+            - 400.0 * (((i % 24) as f64) / 24.0 * std::f64::consts::TAU).sin())
+            / 31.0;
+        1000.0
+            * 1.01f64.powi(i as i32)
+            * (1.0 + 0.2 * (month / 12.0 * std::f64::consts::TAU).sin())
+            * (1.0 + 0.04 * (noise - 0.5))
+    };
+    let mut s = String::from("timestamp,value\n");
+    for i in 0..108 {
+        s.push_str(&format!(
+            "{}-{:02}-01,{}\n",
+            2010 + i / 12,
+            1 + i % 12,
+            value(i)
+        ));
+    }
+    let f = dir.path().join("monthly.csv");
+    std::fs::write(&f, s).unwrap();
+    let out = viewcast(
+        &[
+            "forecast",
+            "--input",
+            f.to_str().unwrap(),
+            "--horizon",
+            "12",
+        ],
+        dir.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = rows(&out);
+    let dates: Vec<&str> = r.iter().map(|row| row[0].as_str()).collect();
+    assert_eq!(dates[0], "2019-01-01");
+    assert_eq!(dates[1], "2019-02-01");
+    assert_eq!(dates[11], "2019-12-01");
+    let (mut mae, mut naive) = (0.0, 0.0);
+    for (k, row) in r.iter().enumerate() {
+        let actual = value(108 + k);
+        mae += (row[1].parse::<f64>().unwrap() - actual).abs();
+        naive += (value(96 + k) - actual).abs();
+    }
+    assert!(
+        mae < 0.2 * naive,
+        "MAE {mae:.0} against seasonal naive's {naive:.0}"
+    );
+}
+
+#[test]
 fn degenerate_series_forecast_without_panicking() {
     let dir = tempfile::tempdir().unwrap();
     let cases: Vec<(&str, Vec<Option<f64>>)> = vec![
