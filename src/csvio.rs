@@ -178,7 +178,11 @@ pub fn parse(
                 format!("`{raw_ts}` is not a timestamp (YYYY-MM-DD[ HH:MM[:SS]], RFC 3339 or Unix time)"),
             )
         })?;
-        form.get_or_insert(f);
+        // The latest row's form: a forecast continues from it (after a change to summer
+        // time, at the summer offset).
+        if form.is_none_or(|(latest, _)| ts >= latest) {
+            form = Some((ts, f));
+        }
         let raw_val = cell(val_col)?;
         let value = match raw_val.to_ascii_lowercase().as_str() {
             "" | "nan" | "null" | "na" => f64::NAN,
@@ -203,7 +207,7 @@ pub fn parse(
     }
     Ok(Table {
         rows,
-        form: form.unwrap_or(TimeForm::Plain { t: false, frac: 0 }),
+        form: form.map_or(TimeForm::Plain { t: false, frac: 0 }, |(_, f)| f),
     })
 }
 
@@ -273,6 +277,18 @@ mod tests {
                  ,_result,0,2020-01-01T01:00:00Z,2,viewers\n"
             ),
             want
+        );
+        // Output follows the latest row's offset (here summer time's).
+        let t = parse(
+            "timestamp,value\n2024-03-31T01:00:00+01:00,1\n2024-03-31T03:00:00+02:00,2\n",
+            p,
+            "value",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            crate::timefmt::format_timestamp(t.rows[1].point.ts + 3600, t.form),
+            "2024-03-31T04:00:00+02:00"
         );
         // A spreadsheet in a locale with decimal commas, and a tab-separated file.
         assert_eq!(
