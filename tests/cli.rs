@@ -63,6 +63,25 @@ fn rows(out: &Output) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// Runs `viewcast forecast` on `input` for `horizon` steps; it must succeed. Returns the
+/// output rows and what it wrote to stderr.
+fn forecast_rows(dir: &Path, input: &Path, horizon: usize) -> (Vec<Vec<String>>, String) {
+    let h = horizon.to_string();
+    let out = viewcast(
+        &[
+            "forecast",
+            "--input",
+            input.to_str().unwrap(),
+            "--horizon",
+            &h,
+        ],
+        dir,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{}: {stderr}", input.display());
+    (rows(&out), stderr)
+}
+
 #[test]
 fn forecast_continues_the_grid_with_ordered_bounds() {
     let dir = tempfile::tempdir().unwrap();
@@ -117,24 +136,14 @@ fn a_daily_series_written_as_dates_is_forecast_in_dates() {
     }
     let f = dir.path().join("daily.csv");
     std::fs::write(&f, s).unwrap();
-    let out = viewcast(
-        &["forecast", "--input", f.to_str().unwrap(), "--horizon", "3"],
-        dir.path(),
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    let r = rows(&out);
+    let (r, stderr) = forecast_rows(dir.path(), &f, 3);
     let dates: Vec<&str> = r.iter().map(|row| row[0].as_str()).collect();
     assert_eq!(dates, ["2024-03-11", "2024-03-12", "2024-03-13"]);
     assert!(
         !stderr.contains("by horizon None"),
         "uncalibrated: {stderr}"
     );
-    let out = viewcast(
-        &["forecast", "--input", f.to_str().unwrap(), "--horizon", "7"],
-        dir.path(),
-    );
-    let r = rows(&out);
+    let (r, _) = forecast_rows(dir.path(), &f, 7);
     assert_eq!(r[6][0], "2024-03-17");
     let at = |d: usize| r[d][1].parse::<f64>().unwrap();
     assert!(
@@ -175,22 +184,7 @@ fn a_monthly_series_is_forecast_in_calendar_months_with_its_trend() {
     }
     let f = dir.path().join("monthly.csv");
     std::fs::write(&f, s).unwrap();
-    let out = viewcast(
-        &[
-            "forecast",
-            "--input",
-            f.to_str().unwrap(),
-            "--horizon",
-            "12",
-        ],
-        dir.path(),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let r = rows(&out);
+    let (r, _) = forecast_rows(dir.path(), &f, 12);
     let dates: Vec<&str> = r.iter().map(|row| row[0].as_str()).collect();
     assert_eq!(dates[0], "2019-01-01");
     assert_eq!(dates[1], "2019-02-01");
@@ -225,22 +219,7 @@ fn degenerate_series_forecast_without_panicking() {
     ];
     for (name, values) in cases {
         let f = write_series(dir.path(), &format!("{name}.csv"), values, 1);
-        let out = viewcast(
-            &[
-                "forecast",
-                "--input",
-                f.to_str().unwrap(),
-                "--horizon",
-                "24",
-            ],
-            dir.path(),
-        );
-        assert!(
-            out.status.success(),
-            "{name}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let r = rows(&out);
+        let (r, _) = forecast_rows(dir.path(), &f, 24);
         assert_eq!(r.len(), 24, "{name}");
         for row in &r {
             assert!(
