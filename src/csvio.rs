@@ -38,13 +38,9 @@ pub struct Table {
     pub form: TimeForm,
 }
 
-/// Splits one CSV line at commas, honouring double quotes (`""` inside quotes is a quote).
-pub fn split_line(line: &str) -> Vec<String> {
-    split_line_at(line, ',')
-}
-
-/// Splits one line at `delimiter`, honouring double quotes.
-fn split_line_at(line: &str, delimiter: char) -> Vec<String> {
+/// Splits one CSV line at `delimiter`, honouring double quotes (`""` inside quotes is a
+/// quote).
+fn split_line(line: &str, delimiter: char) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut quoted = false;
@@ -110,7 +106,7 @@ pub fn parse(
         .into_iter()
         .find(|d| header.contains(*d))
         .unwrap_or(',');
-    let header: Vec<String> = split_line_at(header, delimiter)
+    let header: Vec<String> = split_line(header, delimiter)
         .iter()
         .map(|h| h.trim().to_ascii_lowercase())
         .collect();
@@ -162,7 +158,7 @@ pub fn parse(
     let mut form = None;
     for (i, line) in lines {
         let n = i + 1;
-        let cells = split_line_at(line, delimiter);
+        let cells = split_line(line, delimiter);
         let cell = |c: usize| {
             cells.get(c).map(|s| s.trim()).ok_or_else(|| {
                 bad(
@@ -310,6 +306,9 @@ mod tests {
 
     #[test]
     fn split_handles_quotes() {
-        assert_eq!(split_line(r#"a,"b,""c""",d"#), vec!["a", "b,\"c\"", "d"]);
+        assert_eq!(
+            split_line(r#"a,"b,""c""",d"#, ','),
+            vec!["a", "b,\"c\"", "d"]
+        );
     }
 }

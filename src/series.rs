@@ -190,11 +190,7 @@ pub fn confirm_periods(y: &[f64], periods: &[usize]) -> Vec<usize> {
     if y.iter().any(|v| !v.is_finite()) || y.len() <= longest {
         return periods.to_vec();
     }
-    let z: Vec<f64> = if y.iter().all(|v| *v > 0.0) {
-        y.iter().map(|v| v.ln()).collect()
-    } else {
-        y.to_vec()
-    };
+    let z = log_if_positive(y);
     // Centred moving average of length `longest` (a 2×L average when L is even, so it is
     // centred on a point); `d` is the detrended stretch, from index `first`.
     let mut sums = Vec::with_capacity(z.len() + 1);
@@ -252,6 +248,16 @@ pub fn confirm_periods(y: &[f64], periods: &[usize]) -> Vec<usize> {
         }
     }
     kept
+}
+
+/// `y` on the log scale when every value is positive (changes of level and seasonal swings
+/// are then relative, as traffic's are), else as it is.
+pub fn log_if_positive(y: &[f64]) -> Vec<f64> {
+    if y.iter().all(|v| *v > 0.0) {
+        y.iter().map(|v| v.ln()).collect()
+    } else {
+        y.to_vec()
+    }
 }
 
 /// Keeps periods of at least 2 steps for which `len` holds two full cycles.

@@ -95,6 +95,7 @@ pub fn format_timestamp(ts: i64, form: TimeForm) -> String {
         return ts.to_string();
     };
     let sep = |t: bool| if t { 'T' } else { ' ' };
+    let seconds = |t: bool| format!("%Y-%m-%d{}%H:%M:%S", sep(t));
     match form {
         TimeForm::Date if ts.rem_euclid(86_400) == 0 => dt.format("%Y-%m-%d").to_string(),
         TimeForm::Minutes { t } if ts.rem_euclid(60) == 0 => {
@@ -113,23 +114,18 @@ pub fn format_timestamp(ts: i64, form: TimeForm) -> String {
             } else {
                 local.format("%:z").to_string()
             };
-            format!(
-                "{}{offset}",
-                local.format(&format!("%Y-%m-%d{}%H:%M:%S", sep(t)))
-            )
+            format!("{}{offset}", local.format(&seconds(t)))
         }
         TimeForm::Plain { t, frac } => {
-            let whole = dt
-                .format(&format!("%Y-%m-%d{}%H:%M:%S", sep(t)))
-                .to_string();
+            let whole = dt.format(&seconds(t)).to_string();
             if frac == 0 {
-                whole.to_string()
+                whole
             } else {
                 format!("{whole}.{}", "0".repeat(frac as usize))
             }
         }
         // A step off the input's grain (a daily series' forecast at 06:00): say it in full.
-        _ => dt.format("%Y-%m-%d %H:%M:%S").to_string(),
+        _ => dt.format(&seconds(false)).to_string(),
     }
 }
 

@@ -127,11 +127,7 @@ impl CycleLevels {
 
     fn new(y: &[f64], m: usize) -> Self {
         let m = m.max(1);
-        let z: Vec<f64> = if y.iter().all(|v| *v > 0.0) {
-            y.iter().map(|v| v.ln()).collect()
-        } else {
-            y.to_vec()
-        };
+        let z = crate::series::log_if_positive(y);
         let n = z.len();
         let mut levels = Self { z, m, sigma: None };
         let changes: Vec<f64> = (1..)

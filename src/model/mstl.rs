@@ -102,17 +102,17 @@ fn fit(y: &[f64], periods: &[usize], clip_sigmas: f32) -> Result<Box<dyn Fitted>
     Ok(Box::new(FittedMstl { level, cycles, log }))
 }
 
+/// The median of the finite `|x|`, 0 when there are none.
 fn median_abs(xs: &[f32]) -> f32 {
-    let mut a: Vec<f32> = xs
+    let mut a: Vec<f64> = xs
         .iter()
-        .map(|v| v.abs())
+        .map(|v| f64::from(v.abs()))
         .filter(|v| v.is_finite())
         .collect();
     if a.is_empty() {
         return 0.0;
     }
-    let mid = a.len() / 2;
-    *a.select_nth_unstable_by(mid, f32::total_cmp).1
+    crate::detect::robust::median_in_place(&mut a) as f32
 }
 
 /// A seasonal smoothing span (in cycles) far longer than any fit window: a periodic profile.
