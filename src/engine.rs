@@ -138,6 +138,10 @@ pub struct Ingested {
     pub refitted: bool,
     /// Events opened, extended or closed, in their latest state.
     pub events: Vec<Event>,
+    /// Observations a previous run had already scored, scored again after a restart to bring
+    /// the detectors back to the state they were in (see [`SeriesEngine::restore`]): not
+    /// to be reported again, only to warm what runs across series.
+    pub replayed: Vec<Evaluated>,
 }
 
 /// The state of one series.
@@ -160,6 +164,8 @@ pub struct SeriesEngine {
     regime_change: Option<i64>,
     clean_limit_secs: i64,
     scored_through: i64,
+    /// What a previous run had scored (after a restart): replayed, not reported again.
+    replayed_through: i64,
     last_fit_through: Option<i64>,
     forecast: Option<ForecastSet>,
     detectors: DetectorSet,
@@ -187,6 +193,7 @@ impl SeriesEngine {
             start: 0,
             values: Vec::new(),
             scored_through: i64::MIN,
+            replayed_through: i64::MIN,
             last_fit_through: None,
             forecast: None,
             detectors,
@@ -196,11 +203,18 @@ impl SeriesEngine {
     }
 
     /// Restores what a previous run stored: its forecast and how far it had scored.
+    ///
+    /// Observations up to `scored_through` are not reported again, but those after
+    /// `score_from` (see [`SeriesEngine::ingest`]) are scored again, in [`Ingested::replayed`]:
+    /// the detectors, the events and the cleaning of the fitting history are then where an
+    /// uninterrupted run would have them. Without that a restart left the detectors blind
+    /// for two days of hourly data (they need 48 residuals), so an outage in the first
+    /// hours after a deploy went unflagged.
     pub fn restore(&mut self, forecast: Option<ForecastSet>, scored_through: Option<i64>) {
         self.last_fit_through = forecast.as_ref().map(|f| f.through);
         self.forecast = forecast;
         if let Some(t) = scored_through {
-            self.scored_through = t;
+            self.replayed_through = t;
         }
     }
 
@@ -225,9 +239,9 @@ impl SeriesEngine {
         self.window
     }
 
-    /// Feeds observations in time order. Points at or before `score_from` (and points this
-    /// series already scored before a restart) only extend the history; later ones are
-    /// scored against the forecast made before they arrived, then join the history.
+    /// Feeds observations in time order. Points at or before `score_from` only extend the
+    /// history; later ones are scored against the forecast made before they arrived, then
+    /// join the history (those a run before a restart scored go to [`Ingested::replayed`]).
     /// A point for a time already held replaces its value (late data) without a new score.
     pub fn ingest(&mut self, points: &[Point], score_from: i64) -> Ingested {
         let mut out = Ingested::default();
@@ -249,13 +263,28 @@ impl SeriesEngine {
                 if !covered && self.enough_data() {
                     self.refit(&mut out);
                 }
+                let replay = p.ts <= self.replayed_through;
+                if !replay
+                    && self.replayed_through != i64::MIN
+                    && self.scored_through <= self.replayed_through
+                {
+                    // The first observation past what the previous run scored: that run's
+                    // last ingest ended with a refit, when one was due.
+                    if self.due(self.settings.refit_every_secs) && self.enough_data() {
+                        self.refit(&mut out);
+                    }
+                }
                 let (ev, event) = self.evaluate(p);
                 let fit_value = self.fit_value(&ev);
-                out.evaluated.push(ev);
-                if let Some(e) = event {
-                    match out.events.iter_mut().find(|x| x.start == e.start) {
-                        Some(x) => *x = e,
-                        None => out.events.push(e),
+                if replay {
+                    out.replayed.push(ev);
+                } else {
+                    out.evaluated.push(ev);
+                    if let Some(e) = event {
+                        match out.events.iter_mut().find(|x| x.start == e.start) {
+                            Some(x) => *x = e,
+                            None => out.events.push(e),
+                        }
                     }
                 }
                 self.scored_through = p.ts;
@@ -695,6 +724,49 @@ mod tests {
         let mut e2 = SeriesEngine::new(settings, 3600);
         let out2 = e2.ingest(&more, i64::MIN);
         assert_eq!(&out2.evaluated[..pts.len()], &out.evaluated[..]);
+    }
+
+    /// After a restart the engine scores again, without reporting, what the run before had
+    /// scored, so it goes on exactly as if it had never stopped: an outage two hours after
+    /// the restart is flagged. (Before, a restarted engine's detectors started cold and
+    /// needed 48 residuals, so that outage went unflagged.)
+    #[test]
+    fn after_a_restart_scoring_goes_on_as_if_never_stopped() {
+        let settings = Arc::new(EngineSettings::default());
+        let mut pts = hourly(24 * 28, shape);
+        let cut = 24 * 27;
+        pts[cut + 2].value = 0.0;
+        // The scheduler scores the backfill window before the latest observation.
+        let backfill = 9 * 86_400;
+        let from = pts[cut - 1].ts - backfill;
+
+        let mut straight = SeriesEngine::new(settings.clone(), 3600);
+        let first = straight.ingest(&pts[..cut], from);
+        let through = straight.scored_through().expect("the first run scored");
+        let stored = straight.forecast().cloned();
+        let then = straight.ingest(&pts[cut..], through - backfill);
+        assert!(
+            then.evaluated[2].is_anomaly,
+            "the uninterrupted run flags it"
+        );
+
+        let mut restarted = SeriesEngine::new(settings, 3600);
+        restarted.restore(stored, Some(through));
+        let out = restarted.ingest(&pts, through - backfill);
+        assert!(
+            out.evaluated[2].is_anomaly,
+            "the outage after the restart: {:?}",
+            out.evaluated[2]
+        );
+        assert!(
+            out.replayed == first.evaluated,
+            "the replay is the first run again"
+        );
+        assert_eq!(
+            out.evaluated, then.evaluated,
+            "nothing reported twice, nothing lost"
+        );
+        assert_eq!(out.events, then.events);
     }
 
     #[test]

@@ -116,6 +116,41 @@ pub struct Scheduler {
 
 type Job = (SeriesKey, i64, Vec<Point>, i64, bool);
 
+/// The records of scored observations (those scored against a forecast).
+fn records(evaluated: &[crate::engine::Evaluated]) -> Vec<AnomalyRecord> {
+    evaluated
+        .iter()
+        .filter_map(|ev| {
+            ev.expected.map(|e| AnomalyRecord {
+                time: ev.ts,
+                value: ev.value,
+                yhat: e.yhat,
+                yhat_lower: e.lower,
+                yhat_upper: e.upper,
+                score: ev.verdict.score,
+                is_anomaly: ev.is_anomaly,
+                detector: ev.verdict.detector.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// An observation the cross-channel detector compares: one of this cycle's records (by
+/// index) or one replayed after a restart.
+enum Scored {
+    Reported(usize),
+    Replayed(AnomalyRecord),
+}
+
+impl Scored {
+    fn record<'a>(&'a self, series: &'a SeriesOutput) -> &'a AnomalyRecord {
+        match self {
+            Scored::Reported(i) => &series.anomalies[*i],
+            Scored::Replayed(r) => r,
+        }
+    }
+}
+
 /// What one series' blocking job hands back to the cycle.
 struct JobResult {
     ing: Ingested,
@@ -223,10 +258,11 @@ impl Scheduler {
         for u in updates {
             report.points += u.points.len();
             let last = u.points.iter().map(|p| p.ts).max().unwrap_or(i64::MIN);
-            let score_from = match self.known.get(&u.key).and_then(|k| k.state.scored_through) {
-                Some(t) => t,
-                None => last.saturating_sub(self.backfill_secs),
-            };
+            // The backfill window before the latest observation is scored; for a series a
+            // run before a restart had scored, the window before what it scored, which the
+            // engine replays without reporting it again (see `SeriesEngine::restore`).
+            let scored = self.known.get(&u.key).and_then(|k| k.state.scored_through);
+            let score_from = scored.unwrap_or(last).saturating_sub(self.backfill_secs);
             let force = refit_filters.iter().any(|f| u.key.matches(f));
             updated.insert(u.key.clone());
             jobs.push((u.key, u.step, u.points, score_from, force));
@@ -300,13 +336,20 @@ impl Scheduler {
                 });
             }
         }
+        // Per series, what it replayed after a restart (for the cross-channel detector).
+        let mut replayed: HashMap<SeriesKey, Vec<AnomalyRecord>> = HashMap::new();
         while let Some(joined) = set.join_next().await {
             let Ok(Some((key, result))) = joined else {
                 continue;
             };
             let prev = self.known.get(&key).map(|k| k.state.clone());
             let state_out = match result {
-                Ok(job) => self.record_series(&key, job, prev, now, &mut report),
+                Ok(job) => {
+                    if !job.ing.replayed.is_empty() {
+                        replayed.insert(key.clone(), records(&job.ing.replayed));
+                    }
+                    self.record_series(&key, job, prev, now, &mut report)
+                }
                 Err(e) => {
                     let reason = if e.is_panic() {
                         "panicked while modelling (see logs)".to_string()
@@ -338,7 +381,7 @@ impl Scheduler {
         }
 
         if self.settings.detectors.iter().any(|d| d == cross::NAME) {
-            self.cross_channel(&mut output, &mut report);
+            self.cross_channel(&mut output, &replayed, &mut report);
         }
         self.check_silence(now, &mut output);
 
@@ -391,13 +434,27 @@ impl Scheduler {
     /// Scores every observation of this cycle against the other series' observations at
     /// the same time (series of the same step), and raises a record's score where it is
     /// higher. Its flags form events of their own, per series, under the same rules.
-    fn cross_channel(&mut self, output: &mut CycleOutput, report: &mut CycleReport) {
-        // (step, time) → (series index, record index) of every scored observation.
-        let mut at: std::collections::BTreeMap<(i64, i64), Vec<(usize, usize)>> =
+    /// Observations `replayed` after a restart only bring the baselines and event trackers
+    /// back to where they were.
+    fn cross_channel(
+        &mut self,
+        output: &mut CycleOutput,
+        replayed: &HashMap<SeriesKey, Vec<AnomalyRecord>>,
+        report: &mut CycleReport,
+    ) {
+        // (step, time) → (series index, the observation) of every scored observation.
+        let mut at: std::collections::BTreeMap<(i64, i64), Vec<(usize, Scored)>> =
             Default::default();
         for (si, s) in output.series.iter().enumerate() {
+            for r in replayed.get(&s.key).into_iter().flatten() {
+                at.entry((s.state.step, r.time))
+                    .or_default()
+                    .push((si, Scored::Replayed(r.clone())));
+            }
             for (ri, r) in s.anomalies.iter().enumerate() {
-                at.entry((s.state.step, r.time)).or_default().push((si, ri));
+                at.entry((s.state.step, r.time))
+                    .or_default()
+                    .push((si, Scored::Reported(ri)));
             }
         }
         // In time order, so each series' event tracker sees its observations in order.
@@ -408,9 +465,9 @@ impl Scheduler {
             // Each departure as it is, and less the series' usual one (what is compared).
             let (raw, adjusted): (Vec<Option<f64>>, Vec<Option<f64>>) = members
                 .iter()
-                .map(|&(si, ri)| {
-                    let s = &output.series[si];
-                    let r = &s.anomalies[ri];
+                .map(|(si, obs)| {
+                    let s = &output.series[*si];
+                    let r = obs.record(s);
                     let b = self
                         .cross_baselines
                         .get(&s.key)
@@ -421,10 +478,10 @@ impl Scheduler {
                 })
                 .unzip();
             let scores = cross::scores_of(&adjusted);
-            for ((&(si, ri), score), rel) in members.iter().zip(scores).zip(raw) {
-                let series = &mut output.series[si];
+            for (((si, obs), score), rel) in members.iter().zip(scores).zip(raw) {
+                let series = &mut output.series[*si];
                 if let Some(rel) = rel {
-                    let r = &series.anomalies[ri];
+                    let r = obs.record(series);
                     self.cross_baselines
                         .entry(series.key.clone())
                         .or_default()
@@ -438,6 +495,13 @@ impl Scheduler {
                     .cross_events
                     .entry(series.key.clone())
                     .or_insert_with(|| EventTracker::new(self.settings.events));
+                let ri = match obs {
+                    Scored::Reported(ri) => *ri,
+                    Scored::Replayed(r) => {
+                        tracker.observe(r.time, &verdict);
+                        continue;
+                    }
+                };
                 let rec = &mut series.anomalies[ri];
                 let (flag, event) = tracker.observe(rec.time, &verdict);
                 if score > rec.score {
@@ -454,7 +518,7 @@ impl Scheduler {
                         _ => series.events.push(e),
                     }
                 }
-                touched.insert(si);
+                touched.insert(*si);
             }
         }
         for si in touched {
@@ -548,22 +612,7 @@ impl Scheduler {
                 )),
             ),
         };
-        let anomalies: Vec<AnomalyRecord> = ing
-            .evaluated
-            .iter()
-            .filter_map(|ev| {
-                ev.expected.map(|e| AnomalyRecord {
-                    time: ev.ts,
-                    value: ev.value,
-                    yhat: e.yhat,
-                    yhat_lower: e.lower,
-                    yhat_upper: e.upper,
-                    score: ev.verdict.score,
-                    is_anomaly: ev.is_anomaly,
-                    detector: ev.verdict.detector.to_string(),
-                })
-            })
-            .collect();
+        let anomalies = records(&ing.evaluated);
         report.anomalies += anomalies.iter().filter(|a| a.is_anomaly).count();
         if let Some(a) = anomalies.last() {
             self.metrics.set_anomaly(key, a.score, a.is_anomaly);
@@ -637,7 +686,7 @@ mod tests {
     use crate::clock::ManualClock;
     use crate::source::demo::{AnomalyKind, DemoSpec};
     use crate::source::DemoSource;
-    use crate::store::StoreSink;
+    use crate::store::{StoreSink, StoredAnomaly, StoredEvent};
 
     const NOW: i64 = 1_764_000_000 + 1800;
 
@@ -710,6 +759,89 @@ mod tests {
             false_alarms.len() <= 4,
             "{} events on clean channels: {false_alarms:?}",
             false_alarms.len()
+        );
+    }
+
+    /// Runs the demo's first four channels at `first`, then at `then`, restarting in between
+    /// (a new scheduler, source and metrics on the same store) when `restart` is set. Gives
+    /// the second cycle's report and what the store then holds.
+    async fn two_cycles(
+        first: i64,
+        then: i64,
+        restart: bool,
+    ) -> (CycleReport, Vec<StoredAnomaly>, Vec<StoredEvent>) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let clock = Arc::new(ManualClock::new(first));
+        // The restarted source reads from the same first hour as the first did.
+        let scheduler = |history: i64| {
+            Scheduler::new(
+                Arc::new(DemoSource::new(DemoSpec::new(7, 4, NOW), history)),
+                vec![Arc::new(StoreSink(store.clone()))],
+                store.clone(),
+                Arc::new(Metrics::new(&["channel".into()], 100).unwrap()),
+                clock.clone(),
+                Arc::new(EngineSettings::default()),
+                Duration::from_secs(60),
+                7 * 86_400,
+                30 * 86_400,
+                2,
+            )
+        };
+        let cancel = CancellationToken::new();
+        let mut sched = scheduler(14 * 86_400);
+        sched.cycle(&cancel).await;
+        if restart {
+            sched = scheduler(14 * 86_400 + then - first);
+        }
+        clock.advance(then - first);
+        let report = sched.cycle(&cancel).await;
+        let anomalies = store.anomalies(0, i64::MAX, 0.0, 1_000_000).unwrap();
+        let events = store.events(0, i64::MAX, 0.0, 10_000).unwrap();
+        (report, anomalies, events)
+    }
+
+    /// A restart neither blinds the detectors nor reports anything twice: the restarted
+    /// daemon replays what it had scored (per series, and across series for the
+    /// cross-channel detector), so it flags an outage in its first hours exactly as an
+    /// uninterrupted daemon does, with the same scores.
+    #[tokio::test]
+    async fn after_a_restart_the_daemon_scores_as_if_it_had_never_stopped() {
+        let outage = DemoSpec::new(7, 4, NOW)
+            .injected()
+            .into_iter()
+            .find(|i| i.kind == AnomalyKind::Outage)
+            .expect("the demo has an outage");
+        let (first, then) = (outage.start - 3 * 3600, outage.end);
+        let (straight, rows, events) = two_cycles(first, then, false).await;
+        let (restarted, rows_after, events_after) = two_cycles(first, then, true).await;
+
+        let flagged = |rows: &[StoredAnomaly]| {
+            rows.iter()
+                .filter(|a| a.record.is_anomaly && a.record.time > first)
+                .map(|a| (a.key.to_string(), a.record.time))
+                .collect::<Vec<_>>()
+        };
+        assert!(
+            flagged(&rows_after).contains(&("channel=sports".into(), outage.start)),
+            "the outage after the restart is flagged: {:?}",
+            flagged(&rows_after)
+        );
+        assert_eq!(flagged(&rows_after), flagged(&rows));
+        assert_eq!(
+            restarted.anomalies, straight.anomalies,
+            "nothing flagged twice"
+        );
+        let scores = |rows: &[StoredAnomaly]| {
+            rows.iter()
+                .map(|a| (a.key.to_string(), a.record.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert!(scores(&rows_after) == scores(&rows), "the same scores");
+        assert_eq!(
+            format!("{events_after:?}"),
+            format!("{events:?}"),
+            "the same events"
         );
     }
 
