@@ -258,11 +258,16 @@ impl Scheduler {
         for u in updates {
             report.points += u.points.len();
             let last = u.points.iter().map(|p| p.ts).max().unwrap_or(i64::MIN);
-            // The backfill window before the latest observation is scored; for a series a
-            // run before a restart had scored, the window before what it scored, which the
-            // engine replays without reporting it again (see `SeriesEngine::restore`).
+            // A new series: the backfill window before its latest observation is scored. A
+            // series a run before a restart had scored: the window before what it scored,
+            // which the engine replays without reporting it again (see
+            // `SeriesEngine::restore`). A series this run holds: whatever is new.
             let scored = self.known.get(&u.key).and_then(|k| k.state.scored_through);
-            let score_from = scored.unwrap_or(last).saturating_sub(self.backfill_secs);
+            let score_from = match scored {
+                _ if self.engines.contains_key(&u.key) => i64::MIN,
+                Some(t) => t.saturating_sub(self.backfill_secs),
+                None => last.saturating_sub(self.backfill_secs),
+            };
             let force = refit_filters.iter().any(|f| u.key.matches(f));
             updated.insert(u.key.clone());
             jobs.push((u.key, u.step, u.points, score_from, force));
@@ -769,6 +774,7 @@ mod tests {
         first: i64,
         then: i64,
         restart: bool,
+        backfill: i64,
     ) -> (CycleReport, Vec<StoredAnomaly>, Vec<StoredEvent>) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
@@ -783,7 +789,7 @@ mod tests {
                 clock.clone(),
                 Arc::new(EngineSettings::default()),
                 Duration::from_secs(60),
-                7 * 86_400,
+                backfill,
                 30 * 86_400,
                 2,
             )
@@ -813,8 +819,8 @@ mod tests {
             .find(|i| i.kind == AnomalyKind::Outage)
             .expect("the demo has an outage");
         let (first, then) = (outage.start - 3 * 3600, outage.end);
-        let (straight, rows, events) = two_cycles(first, then, false).await;
-        let (restarted, rows_after, events_after) = two_cycles(first, then, true).await;
+        let (straight, rows, events) = two_cycles(first, then, false, 7 * 86_400).await;
+        let (restarted, rows_after, events_after) = two_cycles(first, then, true, 7 * 86_400).await;
 
         let flagged = |rows: &[StoredAnomaly]| {
             rows.iter()
@@ -843,6 +849,28 @@ mod tests {
             format!("{events:?}"),
             "the same events"
         );
+    }
+
+    /// With no backfill the first cycle scores nothing and every later one scores what is
+    /// new. (The backfill window was measured back from each cycle's latest observation
+    /// until a series had scored something, so with `backfill = 0` nothing was ever scored.)
+    #[tokio::test]
+    async fn without_backfill_new_observations_are_still_scored() {
+        let first = NOW - 10 * 3600;
+        let (report, rows, _) = two_cycles(first, first + 2 * 3600, false, 0).await;
+        let mut scored: Vec<(String, i64)> = rows
+            .iter()
+            .map(|a| (a.key.to_string(), a.record.time))
+            .collect();
+        scored.sort();
+        let expected: Vec<(String, i64)> = ["kids", "movies", "news", "sports"]
+            .iter()
+            .flat_map(|c| {
+                let hour = crate::source::demo::floor_hour(first);
+                [hour, hour + 3600].map(|t| (format!("channel={c}"), t))
+            })
+            .collect();
+        assert_eq!(scored, expected, "{report:?}");
     }
 
     /// The demo feed with one channel that can be cut off.
