@@ -1,7 +1,9 @@
 //! One full daemon cycle against a local `influxd`: N synthetic channels × 4 weeks of hourly
-//! data are loaded, then the cold first cycle (read everything, fit every series) and a
-//! steady-state cycle (one new hour per channel: incremental read, refit, detect) are timed,
-//! split into reading, modelling and writing (spool + delivery to InfluxDB), with peak memory.
+//! data are loaded, then the cold first cycle (read everything, fit every series), a
+//! steady-state cycle (one new hour per channel: incremental read, refit, detect) and the
+//! first cycle after a restart (read everything, replay the default 14-day backfill without
+//! reporting it, score one new hour) are timed, split into reading, modelling and writing
+//! (spool + delivery to InfluxDB), with peak memory.
 //!
 //! `cargo bench --bench cycle -- 1000 10000` (default: 1000). Under `cargo test` it runs
 //! once with 20 channels as a smoke test. Needs `influxd` (Debian's influxdb package).
@@ -93,55 +95,69 @@ async fn run(n: usize) {
         late_buckets: 2,
         retire_after: 7 * 86_400,
     };
-    let source = Arc::new(InfluxSource::new(
-        Backend::V1(Client::new(conn.clone()).unwrap()),
-        query,
-    ));
-    let metrics = Arc::new(Metrics::new(&["channel".into()], n + 1).unwrap());
     let clock = Arc::new(ManualClock::new(end + HOUR + 60));
-    let settings = Arc::new(EngineSettings::default());
-    let layout = Layout {
-        forecast_measurement: "viewcast_forecast".into(),
-        anomaly_measurement: "viewcast_anomaly".into(),
-        level: 95.0,
-        batch_lines: 5000,
-        spool_max_points: 100_000_000,
-        on_spool_full: SpoolFull::DropOldest,
+    // A daemon as started: its own source (no watermark yet), scheduler and sinks, on the
+    // shared store.
+    let start = |backfill: i64| {
+        let source = Arc::new(InfluxSource::new(
+            Backend::V1(Client::new(conn.clone()).unwrap()),
+            query.clone(),
+        ));
+        let metrics = Arc::new(Metrics::new(&["channel".into()], n + 1).unwrap());
+        let layout = Layout {
+            forecast_measurement: "viewcast_forecast".into(),
+            anomaly_measurement: "viewcast_anomaly".into(),
+            level: 95.0,
+            batch_lines: 5000,
+            spool_max_points: 100_000_000,
+            on_spool_full: SpoolFull::DropOldest,
+        };
+        let mut sched = Scheduler::new(
+            source,
+            vec![],
+            store.clone(),
+            metrics.clone(),
+            clock.clone(),
+            Arc::new(EngineSettings::default()),
+            Duration::from_secs(60),
+            backfill,
+            30 * 86_400,
+            0,
+        );
+        let sink = InfluxSink::new(
+            "influxdb".into(),
+            Backend::V1(Client::new(conn.clone()).unwrap()),
+            store.clone(),
+            layout,
+            metrics,
+            sched.health.clone(),
+        );
+        sched.sinks = vec![
+            Arc::new(StoreSink(store.clone())) as Arc<dyn Sink>,
+            sink.clone(),
+        ];
+        (sched, sink)
     };
-    let mut sched = Scheduler::new(
-        source,
-        vec![],
-        store.clone(),
-        metrics.clone(),
-        clock.clone(),
-        settings,
-        Duration::from_secs(60),
-        0,
-        30 * 86_400,
-        0,
-    );
-    let sink = InfluxSink::new(
-        "influxdb".into(),
-        Backend::V1(Client::new(conn).unwrap()),
-        store.clone(),
-        layout,
-        metrics,
-        sched.health.clone(),
-    );
-    sched.sinks = vec![Arc::new(StoreSink(store)) as Arc<dyn Sink>, sink.clone()];
+    let (mut sched, mut sink) = start(0);
     let cancel = CancellationToken::new();
 
     println!(
         "N = {n}: loaded {} points into influxd in {load_secs:.1} s",
         n * 28 * 24
     );
-    for (label, advance) in [
-        ("cold cycle (full read, fit all)", false),
-        ("steady cycle (1 new hour each)", true),
+    for (label, advance, restart) in [
+        ("cold cycle (full read, fit all)", false, false),
+        ("steady cycle (1 new hour each)", true, false),
+        // The default backfill: the restart replays 14 days before what was scored.
+        ("restart (full read, replay 14 d, 1 new hour)", true, true),
     ] {
         if advance {
-            load(&influx, &spec, n, end + HOUR, end + HOUR);
+            let next = clock.now() - 60;
+            load(&influx, &spec, n, next, next);
             clock.advance(HOUR);
+        }
+        if restart {
+            (sched, sink) = start(14 * 86_400);
         }
         let t = Instant::now();
         let r = sched.cycle(&cancel).await;
