@@ -89,6 +89,7 @@ pub enum Command {
     },
     /// Forecast a CSV series (timestamp,value): prints timestamp,yhat,yhat_lower,yhat_upper.
     Forecast {
+        /// CSV with a timestamp and a value column (`-`: standard input).
         #[arg(long)]
         input: PathBuf,
         /// Number of future steps.
@@ -110,6 +111,7 @@ pub enum Command {
     },
     /// Rolling-origin evaluation of every model in the catalog on a CSV series.
     Backtest {
+        /// CSV with a timestamp and a value column (`-`: standard input).
         #[arg(long)]
         input: PathBuf,
         /// Steps forecast from each origin.
@@ -118,6 +120,7 @@ pub enum Command {
         /// Number of origins (the last `folds` × `horizon` points are forecast).
         #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
         folds: u32,
+        /// Seasonal periods in steps, e.g. 24,168 (default: inferred from the time step).
         #[arg(long, value_delimiter = ',')]
         period: Option<Vec<usize>>,
         #[arg(long, value_enum, default_value = "table")]
@@ -125,12 +128,16 @@ pub enum Command {
     },
     /// Causal replay of a CSV series: scores each row with only the rows up to it.
     Detect {
+        /// CSV with a timestamp and a value column (`-`: standard input).
         #[arg(long)]
         input: PathBuf,
+        /// Where to write the scored rows (CSV).
         #[arg(long)]
         output: PathBuf,
+        /// auto, or a model name (as for `forecast`).
         #[arg(long, default_value = "auto")]
         model: String,
+        /// Seasonal periods in steps, e.g. 24,168 (default: inferred from the time step).
         #[arg(long, value_delimiter = ',')]
         period: Option<Vec<usize>>,
         /// Detectors to combine (the highest score wins): interval, residual, level_shift,
@@ -447,6 +454,24 @@ struct Series {
 }
 
 impl Series {
+    /// Says on stderr which of the `--period`s the input is too short for: a period needs
+    /// two whole cycles of history, and without them it is left out rather than failing.
+    fn warn_short_periods(&self, period: Option<&[usize]>) {
+        let times = self.points.iter().map(|p| p.ts);
+        let (Some(first), Some(last)) = (times.clone().min(), times.max()) else {
+            return;
+        };
+        let steps = ((last - first) / self.step.max(1) + 1) as usize;
+        for &p in period.unwrap_or_default() {
+            if steps < 2 * p {
+                eprintln!(
+                    "viewcast: warning: --period {p} needs two cycles ({} steps) of history, the input spans {steps}: left out",
+                    2 * p
+                );
+            }
+        }
+    }
+
     /// Renders a time of the series' (grid) axis as the input wrote its timestamps.
     fn format(&self, t: i64) -> String {
         let t = self.grid.map_or(t, |g| g.from_grid(t));
@@ -491,6 +516,7 @@ fn forecast(
         )));
     }
     let series = read_series(input)?;
+    series.warn_short_periods(period.as_deref());
     let (step, points) = (series.step, &series.points);
     let mut settings = cli_settings(model, period, series.non_negative)?;
     settings.horizon_secs = horizon as i64 * step;
@@ -560,13 +586,15 @@ fn detect(
     detectors: Option<Vec<String>>,
     explain: bool,
 ) -> Result<(), CliError> {
+    let series = read_series(input)?;
+    series.warn_short_periods(period.as_deref());
     let Series {
         table,
         step,
         points,
         non_negative,
         ..
-    } = read_series(input)?;
+    } = series;
     let mut settings = cli_settings(model, period, non_negative)?;
     if let Some(names) = detectors {
         if let Some(bad) = names.iter().find(|n| !crate::detect::is_known(n)) {
@@ -637,7 +665,9 @@ fn backtest_cmd(
     period: Option<Vec<usize>>,
     format: ReportFormat,
 ) -> Result<(), CliError> {
-    let Series { step, points, .. } = read_series(input)?;
+    let series = read_series(input)?;
+    series.warn_short_periods(period.as_deref());
+    let Series { step, points, .. } = series;
     let regular = crate::series::regularize(&points, step);
     let y = crate::series::interpolate(&regular.values)
         .ok_or_else(|| CliError::usage(format!("{}: no finite values", input.display())))?;

@@ -70,9 +70,14 @@ const VALUE_ALIASES: &[&str] = &["_value", "y"];
 /// [`TIME_ALIASES`] and [`VALUE_ALIASES`] for the other names taken), plus any
 /// `tag_columns`. Fields are separated by commas, or by semicolons or tabs when the header
 /// has no comma (spreadsheets in many locales write `;`). Empty, `NaN` or `null` values are kept as missing (NaN); any other
-/// non-number is an error.
+/// non-number is an error. A `path` of `-` is standard input.
 pub fn read(path: &Path, value_column: &str, tag_columns: &[String]) -> Result<Table, CsvError> {
-    let text = std::fs::read_to_string(path).map_err(|source| CsvError::Io {
+    let text = if path == Path::new("-") {
+        std::io::read_to_string(std::io::stdin())
+    } else {
+        std::fs::read_to_string(path)
+    }
+    .map_err(|source| CsvError::Io {
         path: path.to_path_buf(),
         source,
     })?;

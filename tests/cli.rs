@@ -121,6 +121,65 @@ fn forecast_continues_the_grid_with_ordered_bounds() {
     assert!(at(6) > at(18) + 500.0);
 }
 
+/// `--input -` reads standard input and forecasts exactly as from the file. A `--period`
+/// the history is too short for is named on stderr and left out, not a failure.
+#[test]
+fn input_from_stdin_and_a_period_too_long_for_the_history() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let f = write_series(
+        dir.path(),
+        "s.csv",
+        (0..24 * 14).map(|i| Some(seasonal(i))),
+        1,
+    );
+    let (from_file, _) = forecast_rows(dir.path(), &f, 24);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_viewcast"))
+        .args(["forecast", "--input", "-", "--horizon", "24"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let input = std::fs::read(&f).unwrap();
+    child.stdin.take().unwrap().write_all(&input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(rows(&out), from_file);
+
+    let with_periods = |periods: &str| {
+        let out = viewcast(
+            &[
+                "forecast",
+                "--input",
+                f.to_str().unwrap(),
+                "--horizon",
+                "24",
+                "--period",
+                periods,
+            ],
+            dir.path(),
+        );
+        assert!(out.status.success());
+        (
+            rows(&out),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (r, stderr) = with_periods("24,1000");
+    assert!(
+        stderr.contains(
+            "warning: --period 1000 needs two cycles (2000 steps) of history, the input spans 336: left out"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(r, with_periods("24").0);
+}
+
 #[test]
 fn a_daily_series_written_as_dates_is_forecast_in_dates() {
     // Ten weeks of daily totals, weekends 40% up, dated `YYYY-MM-DD` as daily exports are:
