@@ -32,6 +32,11 @@ fn write_series(
     p
 }
 
+/// `s.csv` in `dir`: `hours` hourly values of [`seasonal`].
+fn seasonal_hours(dir: &Path, hours: usize) -> PathBuf {
+    write_series(dir, "s.csv", (0..hours).map(|i| Some(seasonal(i))), 1)
+}
+
 /// Runs `viewcast detect` on `input`, writing `output`, with `extra` arguments.
 fn detect(dir: &Path, input: &Path, output: &Path, extra: &[&str]) -> Output {
     let mut args = vec![
@@ -66,17 +71,26 @@ fn rows(out: &Output) -> Vec<Vec<String>> {
 /// Runs `viewcast forecast` on `input` for `horizon` steps; it must succeed. Returns the
 /// output rows and what it wrote to stderr.
 fn forecast_rows(dir: &Path, input: &Path, horizon: usize) -> (Vec<Vec<String>>, String) {
+    forecast_rows_with(dir, input, horizon, &[])
+}
+
+/// [`forecast_rows`] with `extra` arguments.
+fn forecast_rows_with(
+    dir: &Path,
+    input: &Path,
+    horizon: usize,
+    extra: &[&str],
+) -> (Vec<Vec<String>>, String) {
     let h = horizon.to_string();
-    let out = viewcast(
-        &[
-            "forecast",
-            "--input",
-            input.to_str().unwrap(),
-            "--horizon",
-            &h,
-        ],
-        dir,
-    );
+    let mut args = vec![
+        "forecast",
+        "--input",
+        input.to_str().unwrap(),
+        "--horizon",
+        &h,
+    ];
+    args.extend_from_slice(extra);
+    let out = viewcast(&args, dir);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "{}: {stderr}", input.display());
     (rows(&out), stderr)
@@ -85,12 +99,7 @@ fn forecast_rows(dir: &Path, input: &Path, horizon: usize) -> (Vec<Vec<String>>,
 #[test]
 fn forecast_continues_the_grid_with_ordered_bounds() {
     let dir = tempfile::tempdir().unwrap();
-    let f = write_series(
-        dir.path(),
-        "s.csv",
-        (0..24 * 28).map(|i| Some(seasonal(i))),
-        1,
-    );
+    let f = seasonal_hours(dir.path(), 24 * 28);
     let out = viewcast(
         &[
             "forecast",
@@ -127,12 +136,7 @@ fn forecast_continues_the_grid_with_ordered_bounds() {
 fn input_from_stdin_and_a_period_too_long_for_the_history() {
     use std::io::Write as _;
     let dir = tempfile::tempdir().unwrap();
-    let f = write_series(
-        dir.path(),
-        "s.csv",
-        (0..24 * 14).map(|i| Some(seasonal(i))),
-        1,
-    );
+    let f = seasonal_hours(dir.path(), 24 * 14);
     let (from_file, _) = forecast_rows(dir.path(), &f, 24);
     let mut child = Command::new(env!("CARGO_BIN_EXE_viewcast"))
         .args(["forecast", "--input", "-", "--horizon", "24"])
@@ -151,25 +155,7 @@ fn input_from_stdin_and_a_period_too_long_for_the_history() {
     );
     assert_eq!(rows(&out), from_file);
 
-    let with_periods = |periods: &str| {
-        let out = viewcast(
-            &[
-                "forecast",
-                "--input",
-                f.to_str().unwrap(),
-                "--horizon",
-                "24",
-                "--period",
-                periods,
-            ],
-            dir.path(),
-        );
-        assert!(out.status.success());
-        (
-            rows(&out),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+    let with_periods = |p: &str| forecast_rows_with(dir.path(), &f, 24, &["--period", p]);
     let (r, stderr) = with_periods("24,1000");
     assert!(
         stderr.contains(
@@ -581,12 +567,7 @@ fn check_config_lists_every_problem_and_exits_2() {
 #[test]
 fn backtest_reports_every_model_and_the_auto_choice() {
     let dir = tempfile::tempdir().unwrap();
-    let f = write_series(
-        dir.path(),
-        "s.csv",
-        (0..24 * 35).map(|i| Some(seasonal(i))),
-        1,
-    );
+    let f = seasonal_hours(dir.path(), 24 * 35);
     let out = viewcast(
         &[
             "backtest",
