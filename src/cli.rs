@@ -454,22 +454,34 @@ struct Series {
 }
 
 impl Series {
-    /// Says on stderr which of the `--period`s the input is too short for: a period needs
-    /// two whole cycles of history, and without them it is left out rather than failing.
-    fn warn_short_periods(&self, period: Option<&[usize]>) {
+    /// Checks the `--period`s, and says on stderr which of them the input is too short for:
+    /// a period needs two whole cycles of history, and without them it is left out rather
+    /// than failing.
+    fn check_periods(&self, period: Option<&[usize]>) -> Result<(), CliError> {
+        use crate::series::MAX_PERIOD;
+        if period
+            .unwrap_or_default()
+            .iter()
+            .any(|x| !(2..=MAX_PERIOD).contains(x))
+        {
+            return Err(CliError::usage(format!(
+                "--period: each period is between 2 and {MAX_PERIOD} steps"
+            )));
+        }
         let times = self.points.iter().map(|p| p.ts);
         let (Some(first), Some(last)) = (times.clone().min(), times.max()) else {
-            return;
+            return Ok(());
         };
         let steps = ((last - first) / self.step.max(1) + 1) as usize;
         for &p in period.unwrap_or_default() {
-            if steps < 2 * p {
+            if steps < p.saturating_mul(2) {
                 eprintln!(
                     "viewcast: warning: --period {p} needs two cycles ({} steps) of history, the input spans {steps}: left out",
-                    2 * p
+                    p.saturating_mul(2)
                 );
             }
         }
+        Ok(())
     }
 
     /// Renders a time of the series' (grid) axis as the input wrote its timestamps.
@@ -487,11 +499,6 @@ fn cli_settings(
     let spec: ModelSpec = model
         .parse()
         .map_err(|e: crate::model::ModelError| CliError::usage(format!("--model: {e}")))?;
-    if let Some(p) = &period {
-        if p.iter().any(|&x| x < 2) {
-            return Err(CliError::usage("--period: each period is at least 2 steps"));
-        }
-    }
     Ok(EngineSettings {
         model: spec,
         periods: period,
@@ -516,7 +523,7 @@ fn forecast(
         )));
     }
     let series = read_series(input)?;
-    series.warn_short_periods(period.as_deref());
+    series.check_periods(period.as_deref())?;
     let (step, points) = (series.step, &series.points);
     let mut settings = cli_settings(model, period, series.non_negative)?;
     settings.horizon_secs = horizon as i64 * step;
@@ -587,7 +594,7 @@ fn detect(
     explain: bool,
 ) -> Result<(), CliError> {
     let series = read_series(input)?;
-    series.warn_short_periods(period.as_deref());
+    series.check_periods(period.as_deref())?;
     let Series {
         table,
         step,
@@ -666,7 +673,7 @@ fn backtest_cmd(
     format: ReportFormat,
 ) -> Result<(), CliError> {
     let series = read_series(input)?;
-    series.warn_short_periods(period.as_deref());
+    series.check_periods(period.as_deref())?;
     let Series { step, points, .. } = series;
     let regular = crate::series::regularize(&points, step);
     let y = crate::series::interpolate(&regular.values)

@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use crate::engine::EngineSettings;
 use crate::model::ModelSpec;
+use crate::series::MAX_PERIOD;
 use crate::timefmt::parse_duration;
 
 /// The shipped embedded-default configuration.
@@ -679,8 +680,10 @@ fn validate(config: Config, origin: &str) -> Result<Settings, Vec<String>> {
             config.detect.level, m.levels
         ));
     }
-    if m.periods.iter().any(|p| *p < 2) {
-        problems.push("model.periods: a period is at least 2 steps".into());
+    if m.periods.iter().any(|p| !(2..=MAX_PERIOD).contains(p)) {
+        problems.push(format!(
+            "model.periods: a period is between 2 and {MAX_PERIOD} steps"
+        ));
     }
     if config.detect.confirm == 0 {
         problems.push("detect.confirm: at least 1".into());

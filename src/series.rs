@@ -217,7 +217,7 @@ pub fn confirm_periods(y: &[f64], periods: &[usize]) -> Vec<usize> {
     sorted.sort_unstable();
     let mut kept = Vec::new();
     for p in sorted {
-        if n < 2 * p {
+        if n < p.saturating_mul(2) {
             kept.push(p);
             continue;
         }
@@ -260,11 +260,16 @@ pub fn log_if_positive(y: &[f64]) -> Vec<f64> {
     }
 }
 
+/// The longest seasonal period accepted, in steps (a year of one-minute data is 525 600):
+/// longer ones could never have the two cycles of history they need, and their cycle
+/// counts would overflow.
+pub const MAX_PERIOD: usize = 10_000_000;
+
 /// Keeps periods of at least 2 steps for which `len` holds two full cycles.
 pub fn supported_periods(periods: impl IntoIterator<Item = usize>, len: usize) -> Vec<usize> {
     let mut out: Vec<usize> = periods
         .into_iter()
-        .filter(|&p| p >= 2 && len >= 2 * p)
+        .filter(|&p| p >= 2 && len >= p.saturating_mul(2))
         .collect();
     out.sort_unstable();
     out.dedup();
@@ -318,6 +323,8 @@ mod tests {
                 .collect::<Vec<_>>()
         );
         assert_eq!(infer_periods(86_400, 30), vec![7]);
+        // A period whose two cycles overflow usize is too long, not a wrap-around to 0.
+        assert_eq!(supported_periods([24, usize::MAX / 2 + 1], 500), vec![24]);
         assert_eq!(infer_periods(7 * 86_400, 110), vec![52]);
         assert_eq!(infer_periods(7 * 86_400, 100), Vec::<usize>::new());
         let month = crate::timefmt::MONTH_SECS;

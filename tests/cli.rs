@@ -131,7 +131,8 @@ fn forecast_continues_the_grid_with_ordered_bounds() {
 }
 
 /// `--input -` reads standard input and forecasts exactly as from the file. A `--period`
-/// the history is too short for is named on stderr and left out, not a failure.
+/// the history is too short for is named on stderr and left out, not a failure; one
+/// shorter than 2 or absurdly long is bad usage.
 #[test]
 fn input_from_stdin_and_a_period_too_long_for_the_history() {
     use std::io::Write as _;
@@ -164,6 +165,27 @@ fn input_from_stdin_and_a_period_too_long_for_the_history() {
         "{stderr}"
     );
     assert_eq!(r, with_periods("24").0);
+    // Two cycles of this one overflow a 64-bit count: that wrapped to 0 and panicked.
+    for period in ["24,9223372036854775808", "1"] {
+        let out = viewcast(
+            &[
+                "forecast",
+                "--input",
+                f.to_str().unwrap(),
+                "--horizon",
+                "24",
+                "--period",
+                period,
+            ],
+            dir.path(),
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{period}: {stderr}");
+        assert!(
+            stderr.contains("--period: each period is between 2 and 10000000 steps"),
+            "{stderr}"
+        );
+    }
 }
 
 #[test]
@@ -552,14 +574,19 @@ fn check_config_lists_every_problem_and_exits_2() {
     );
 
     let bad = dir.path().join("bad.toml");
-    std::fs::write(&bad, "[source]\ntype = \"demo\"\n[schedule]\ninterval = \"often\"\nrefit_every = \"x\"\n[detect]\nlevel = 90\n").unwrap();
+    std::fs::write(&bad, "[source]\ntype = \"demo\"\n[schedule]\ninterval = \"often\"\nrefit_every = \"x\"\n[model]\nperiods = [24, 9223372036854775808]\n[detect]\nlevel = 90\n").unwrap();
     let out = viewcast(
         &["check-config", "--config", bad.to_str().unwrap()],
         dir.path(),
     );
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    for needle in ["schedule.interval", "schedule.refit_every", "detect.level"] {
+    for needle in [
+        "schedule.interval",
+        "schedule.refit_every",
+        "model.periods: a period is between 2 and 10000000 steps",
+        "detect.level",
+    ] {
         assert!(err.contains(needle), "{needle} missing: {err}");
     }
 }
