@@ -697,11 +697,17 @@ fn backtest_cmd(
     );
     bar.finish();
     if scores.is_empty() {
-        return Err(CliError::usage(format!(
-            "{}: {} points are too few for {folds} folds of {horizon} steps",
-            input.display(),
-            y.len()
-        )));
+        use crate::model::backtest::{min_train, origins};
+        let problem = if origins(y.len(), horizon, folds, min_train(&periods)).is_empty() {
+            format!(
+                "{} points are too few for {folds} folds of {horizon} steps",
+                y.len()
+            )
+        } else {
+            "no model could be fitted and scored on any fold (values too large to compute with?)"
+                .into()
+        };
+        return Err(CliError::usage(format!("{}: {problem}", input.display())));
     }
     let used = scores.iter().map(|s| s.folds()).max().unwrap_or(0);
     let auto = scores

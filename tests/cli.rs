@@ -372,6 +372,30 @@ fn bad_input_exits_2_naming_file_and_line() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown model `prophet`"));
     let out = viewcast(&["forecast", "--horizon", "3"], dir.path());
     assert_eq!(out.status.code(), Some(2), "clap usage errors exit 2");
+
+    // Values at the edge of f64 overflow every model: said as such, not as too few points.
+    let huge = write_series(
+        dir.path(),
+        "huge.csv",
+        (0..480).map(|i| Some(if i % 5 == 0 { 1e308 } else { -1e308 })),
+        1,
+    );
+    let out = viewcast(
+        &[
+            "backtest",
+            "--input",
+            huge.to_str().unwrap(),
+            "--horizon",
+            "24",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no model could be fitted and scored on any fold"),
+        "{err}"
+    );
 }
 
 #[test]

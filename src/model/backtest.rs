@@ -35,6 +35,11 @@ pub fn origins(n: usize, horizon: usize, folds: usize, min_train: usize) -> Vec<
         .collect()
 }
 
+/// The least history a fold is fitted on: two cycles of the longest period, and 8 points.
+pub fn min_train(periods: &[usize]) -> usize {
+    (2 * periods.iter().max().copied().unwrap_or(1)).max(8)
+}
+
 /// Mean |y_t − y_{t−m}| over the series: the scale of MASE.
 fn naive_scale(y: &[f64], m: usize) -> f64 {
     let m = m.max(1);
@@ -197,7 +202,7 @@ pub fn evaluate(
     let longest = periods.iter().max().copied().unwrap_or(1);
     let shortest = periods.iter().min().copied().unwrap_or(1);
     let levels = CycleLevels::new(y, longest);
-    let os: Vec<usize> = origins(y.len(), horizon, folds.count, (2 * longest).max(8))
+    let os: Vec<usize> = origins(y.len(), horizon, folds.count, min_train(periods))
         .into_iter()
         .filter(|&o| !folds.straddled(o, horizon))
         .filter(|&o| !levels.lasting_change_within(o, horizon, shortest))
