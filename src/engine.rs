@@ -90,6 +90,25 @@ impl ForecastSet {
         self.len() == 0
     }
 
+    /// The first `steps` steps of this forecast.
+    pub fn truncated(&self, steps: usize) -> ForecastSet {
+        let cut = |v: &[f64]| v[..steps.min(v.len())].to_vec();
+        ForecastSet {
+            bands: self
+                .bands
+                .iter()
+                .map(|b| Prediction {
+                    level: b.level,
+                    point: cut(&b.point),
+                    lower: cut(&b.lower),
+                    upper: cut(&b.upper),
+                })
+                .collect(),
+            model: self.model.clone(),
+            ..*self
+        }
+    }
+
     pub fn band(&self, level: f64) -> Option<&Prediction> {
         self.bands
             .iter()
@@ -443,7 +462,13 @@ impl SeriesEngine {
             Some(p) => supported_periods(p.iter().copied(), y.len()),
             None => seasonal_periods(self.step, &y),
         };
-        let horizon = ((self.settings.horizon_secs + self.step - 1) / self.step).max(1) as usize;
+        let horizon = self.horizon_steps();
+        // The forecast reaches at least as far as replays go between refits, so that a
+        // replay does not refit at every point when the horizon is shorter (an hour-ahead
+        // horizon refitted 336 times per series for a 14-day backfill; see
+        // `horizon_steps` for what is reported).
+        let replay = self.settings.replay_refit_every_secs;
+        let steps = horizon.max(((replay + self.step - 1) / self.step).max(1) as usize);
         let started = Instant::now();
         let stale = self.selection.as_ref().is_none_or(|s| {
             through - s.at >= self.settings.select_every_secs || s.periods != periods
@@ -490,7 +515,7 @@ impl SeriesEngine {
                 .iter()
                 .enumerate()
                 .map(|(i, &l)| {
-                    let mut b = model::predict(fit.fitted.as_ref(), horizon, l, false)?;
+                    let mut b = model::predict(fit.fitted.as_ref(), steps, l, false)?;
                     if let Some(c) = factors
                         .as_ref()
                         .and_then(|f| f.get(i))
@@ -521,6 +546,12 @@ impl SeriesEngine {
             }
             Err(e) => out.error = Some(e),
         }
+    }
+
+    /// The configured horizon in steps: what a forecast reports (see
+    /// [`ForecastSet::truncated`]); the one held for scoring may reach further.
+    pub fn horizon_steps(&self) -> usize {
+        ((self.settings.horizon_secs + self.step - 1) / self.step).max(1) as usize
     }
 
     /// The model in use and its backtest error, once a backtest has run.
@@ -767,6 +798,28 @@ mod tests {
             "nothing reported twice, nothing lost"
         );
         assert_eq!(out.events, then.events);
+    }
+
+    /// An hour-ahead horizon does not make a replay refit at every point: the forecast held
+    /// for scoring reaches as far as a replay goes between refits (a day); what is reported
+    /// is the hour. (It refitted once per point: 336 fits for a 14-day backfill.)
+    #[test]
+    fn a_short_horizon_replays_without_a_refit_per_point() {
+        let settings = Arc::new(EngineSettings {
+            horizon_secs: 3600,
+            ..EngineSettings::default()
+        });
+        let pts = hourly(24 * 28, shape);
+        let mut e = SeriesEngine::new(settings, 3600);
+        let out = e.ingest(&pts, pts[24 * 14 - 1].ts);
+        assert_eq!(out.evaluated.len(), 24 * 14);
+        assert!(out.evaluated.iter().all(|ev| ev.expected.is_some()));
+        assert!(out.fit_secs.len() <= 20, "{} refits", out.fit_secs.len());
+        let f = e.forecast().expect("a forecast");
+        assert!(f.len() >= 24);
+        let reported = f.truncated(e.horizon_steps());
+        assert_eq!(reported.len(), 1);
+        assert_eq!(reported.bands[0].point[0], f.bands[0].point[0]);
     }
 
     #[test]

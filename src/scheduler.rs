@@ -302,7 +302,7 @@ impl Scheduler {
                             out.error = forced.error.or(out.error);
                         }
                         let fc = if out.refitted {
-                            e.forecast().cloned()
+                            e.forecast().map(|f| f.truncated(e.horizon_steps()))
                         } else {
                             None
                         };
@@ -871,6 +871,35 @@ mod tests {
             })
             .collect();
         assert_eq!(scored, expected, "{report:?}");
+    }
+
+    /// What is written and served is the configured horizon, however far the forecast held
+    /// for scoring reaches.
+    #[tokio::test]
+    async fn the_stored_forecast_is_the_configured_horizon() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let settings = EngineSettings {
+            horizon_secs: 3 * 3600,
+            ..EngineSettings::default()
+        };
+        let mut sched = Scheduler::new(
+            Arc::new(DemoSource::new(DemoSpec::new(7, 2, NOW), 14 * 86_400)),
+            vec![Arc::new(StoreSink(store.clone()))],
+            store.clone(),
+            Arc::new(Metrics::new(&["channel".into()], 100).unwrap()),
+            Arc::new(ManualClock::new(NOW)),
+            Arc::new(settings),
+            Duration::from_secs(60),
+            86_400,
+            30 * 86_400,
+            2,
+        );
+        sched.cycle(&CancellationToken::new()).await;
+        for r in store.series().unwrap() {
+            let f = store.forecast(&r.key).unwrap().expect("a stored forecast");
+            assert_eq!(f.set.len(), 3, "{}", r.key);
+        }
     }
 
     /// The demo feed with one channel that can be cut off.
