@@ -676,13 +676,9 @@ fn backtest_cmd(
     series.check_periods(period.as_deref())?;
     let Series { step, points, .. } = series;
     let regular = crate::series::regularize(&points, step);
-    let y = crate::series::interpolate(&regular.values)
+    let (y, periods) = crate::series::gap_filled(&regular.values, step, period.as_deref())
         .ok_or_else(|| CliError::usage(format!("{}: no finite values", input.display())))?;
     let non_negative = y.iter().all(|v| *v >= 0.0);
-    let periods = match period {
-        Some(p) => crate::series::supported_periods(p, y.len()),
-        None => crate::series::seasonal_periods(step, &y),
-    };
     let models: Vec<&'static str> = crate::model::NAMES.to_vec();
     // A progress bar on a terminal: a backtest of every model on a long series takes a while.
     let mut bar = ProgressBar::new("backtest");

@@ -8,7 +8,7 @@ use std::time::Instant;
 use crate::detect::events::{Event, EventRules, EventTracker};
 use crate::detect::{DetectorSet, Expected, Verdict};
 use crate::model::{self, backtest, ModelError, ModelSpec, Prediction};
-use crate::series::{infer_periods, interpolate, seasonal_periods, supported_periods, Point};
+use crate::series::{gap_filled, infer_periods, Point};
 
 /// How every series is modelled; built from the config or the command line.
 #[derive(Debug, Clone)]
@@ -457,10 +457,9 @@ impl SeriesEngine {
         };
         let n = self.window_points();
         let tail = &self.fit_values[self.fit_values.len().saturating_sub(n)..];
-        let Some(y) = interpolate(tail) else { return };
-        let periods = match &self.settings.periods {
-            Some(p) => supported_periods(p.iter().copied(), y.len()),
-            None => seasonal_periods(self.step, &y),
+        let Some((y, periods)) = gap_filled(tail, self.step, self.settings.periods.as_deref())
+        else {
+            return;
         };
         let horizon = self.horizon_steps();
         // The forecast reaches at least as far as replays go between refits, so that a
