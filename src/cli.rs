@@ -676,15 +676,17 @@ fn backtest_cmd(
     series.check_periods(period.as_deref())?;
     let Series { step, points, .. } = series;
     let regular = crate::series::regularize(&points, step);
-    let (y, periods) = crate::series::gap_filled(&regular.values, step, period.as_deref())
+    let prepared = crate::series::prepare(&regular.values, step, period.as_deref())
         .ok_or_else(|| CliError::usage(format!("{}: no finite values", input.display())))?;
+    let (y, periods) = (&prepared.y, &prepared.periods);
     let non_negative = y.iter().all(|v| *v >= 0.0);
     let models: Vec<&'static str> = crate::model::NAMES.to_vec();
     // A progress bar on a terminal: a backtest of every model on a long series takes a while.
     let mut bar = ProgressBar::new("backtest");
     let scores = crate::model::backtest::evaluate(
-        &y,
-        &periods,
+        y,
+        prepared.observed(),
+        periods,
         horizon,
         crate::model::backtest::Folds::last(folds),
         &models,

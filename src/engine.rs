@@ -8,7 +8,7 @@ use std::time::Instant;
 use crate::detect::events::{Event, EventRules, EventTracker};
 use crate::detect::{DetectorSet, Expected, Verdict};
 use crate::model::{self, backtest, ModelError, ModelSpec, Prediction};
-use crate::series::{gap_filled, infer_periods, Point};
+use crate::series::{infer_periods, prepare, Point};
 
 /// How every series is modelled; built from the config or the command line.
 #[derive(Debug, Clone)]
@@ -457,10 +457,10 @@ impl SeriesEngine {
         };
         let n = self.window_points();
         let tail = &self.fit_values[self.fit_values.len().saturating_sub(n)..];
-        let Some((y, periods)) = gap_filled(tail, self.step, self.settings.periods.as_deref())
-        else {
+        let Some(prepared) = prepare(tail, self.step, self.settings.periods.as_deref()) else {
             return;
         };
+        let (y, periods) = (&prepared.y, &prepared.periods);
         let horizon = self.horizon_steps();
         // The forecast reaches at least as far as replays go between refits, so that a
         // replay does not refit at every point when the horizon is shorter (an hour-ahead
@@ -470,7 +470,7 @@ impl SeriesEngine {
         let steps = horizon.max(((replay + self.step - 1) / self.step).max(1) as usize);
         let started = Instant::now();
         let stale = self.selection.as_ref().is_none_or(|s| {
-            through - s.at >= self.settings.select_every_secs || s.periods != periods
+            through - s.at >= self.settings.select_every_secs || s.periods != *periods
         });
         if stale {
             // Until a new backtest is possible (e.g. just after a longer period starts to
@@ -485,7 +485,12 @@ impl SeriesEngine {
                 count: self.settings.backtest_folds,
                 regime_change: change,
             };
-            if let Some(sel) = select(&self.settings, &y, &periods, horizon, folds, through) {
+            let history = History {
+                y,
+                observed: prepared.observed(),
+                periods,
+            };
+            if let Some(sel) = select(&self.settings, &history, horizon, folds, through) {
                 self.selection = Some(sel);
             }
         }
@@ -494,11 +499,11 @@ impl SeriesEngine {
             None => self.settings.model.clone(),
         };
         // The chosen model first; if it fails now, the fallback chain of `auto`.
-        let fitted = model::fit(&spec, &y, &periods).or_else(|e| {
+        let fitted = model::fit(&spec, y, periods).or_else(|e| {
             if spec == ModelSpec::Auto {
                 Err(e)
             } else {
-                model::fit(&ModelSpec::Auto, &y, &periods)
+                model::fit(&ModelSpec::Auto, y, periods)
             }
         });
         let result = fitted.and_then(|fit| {
@@ -507,7 +512,7 @@ impl SeriesEngine {
                 .as_ref()
                 .filter(|s| s.model == fit.model)
                 .map(|s| &s.factors);
-            let reach = plausible_range(&y);
+            let reach = plausible_range(prepared.observed());
             let bands = self
                 .settings
                 .levels
@@ -604,6 +609,14 @@ pub struct Selection {
     pub periods: Vec<usize>,
 }
 
+/// What a backtest runs on: the series the models are fitted on, the one their forecasts
+/// are scored against (the same with its one-off events kept) and its periods.
+struct History<'a> {
+    y: &'a [f64],
+    observed: &'a [f64],
+    periods: &'a [usize],
+}
+
 /// Backtest outcomes a calibration needs at the least: 40 is two outcomes beyond a 95%
 /// interval.
 const MIN_CALIBRATION_OUTCOMES: usize = 40;
@@ -615,12 +628,16 @@ const MIN_CALIBRATION_OUTCOMES: usize = 40;
 /// (split-conformal). None when the history is too short for a single fold.
 fn select(
     settings: &EngineSettings,
-    y: &[f64],
-    periods: &[usize],
+    history: &History,
     horizon: usize,
     folds: backtest::Folds,
     at: i64,
 ) -> Option<Selection> {
+    let History {
+        y,
+        observed,
+        periods,
+    } = *history;
     let constant = y.iter().all(|v| *v == y[0]);
     let models: Vec<&'static str> = match &settings.model {
         ModelSpec::Named(n) => vec![n],
@@ -640,7 +657,16 @@ fn select(
             count: folds.count.max(MIN_CALIBRATION_OUTCOMES.div_ceil(len)),
             ..folds
         };
-        backtest::evaluate(y, periods, len, folds, &models, nn, &mut |_, _| {})
+        backtest::evaluate(
+            y,
+            observed,
+            periods,
+            len,
+            folds,
+            &models,
+            nn,
+            &mut |_, _| {},
+        )
     };
     let mut scores = run(longest);
     if scores.is_empty() && shortest < longest {
@@ -879,7 +905,12 @@ mod tests {
                 count: 4,
                 regime_change,
             };
-            let sel = select(&settings, &y, &periods, 168, folds, 0).unwrap();
+            let history = History {
+                y: &y,
+                observed: &y,
+                periods: &periods,
+            };
+            let sel = select(&settings, &history, 168, folds, 0).unwrap();
             sel.factors[0]
                 .as_ref()
                 .unwrap()
@@ -925,15 +956,13 @@ mod tests {
         let periods = infer_periods(3600, y.len());
         let settings = EngineSettings::default();
         for horizon in [1, 3, 168] {
-            let sel = select(
-                &settings,
-                &y,
-                &periods,
-                horizon,
-                backtest::Folds::last(4),
-                0,
-            )
-            .expect("a backtest ran");
+            let history = History {
+                y: &y,
+                observed: &y,
+                periods: &periods,
+            };
+            let sel = select(&settings, &history, horizon, backtest::Folds::last(4), 0)
+                .expect("a backtest ran");
             assert!(
                 sel.factors.iter().all(Option::is_some),
                 "horizon {horizon}: {sel:?}"

@@ -130,22 +130,55 @@ pub fn interpolate(values: &[f64]) -> Option<Vec<f64>> {
     Some(out)
 }
 
-/// What the models are fitted on: `values` (one per `step`, NaN where missing) with its gaps
-/// filled, and its seasonal periods (`given` ones the history is long enough for, or the
-/// ones the step implies and the data supports). Gaps are interpolated, then refilled along
-/// the seasonal periods (see [`fill_seasonal`]). None when no value is finite.
-pub fn gap_filled(
-    values: &[f64],
-    step: i64,
-    given: Option<&[usize]>,
-) -> Option<(Vec<f64>, Vec<usize>)> {
+/// A series made ready for the models (see [`prepare`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prepared {
+    /// Gaps filled and one-off events taken out: what the models are fitted on.
+    pub y: Vec<f64>,
+    /// Gaps filled only, when events were taken out: what a backtest scores forecasts
+    /// against, so that intervals are calibrated on what really happens.
+    observed: Option<Vec<f64>>,
+    pub periods: Vec<usize>,
+}
+
+impl Prepared {
+    /// The series with its gaps filled and its one-off events kept.
+    pub fn observed(&self) -> &[f64] {
+        self.observed.as_deref().unwrap_or(&self.y)
+    }
+}
+
+/// Makes `values` (one per `step`, NaN where missing) ready for the models: finds its
+/// seasonal periods (`given` ones the history is long enough for, or the ones the step
+/// implies and the data supports), fills its gaps (interpolated, then refilled along the
+/// periods: see [`fill_seasonal`]) and takes out its one-off events (see
+/// [`crate::model::mstl::one_off_events`]), which are then filled like gaps. None when no
+/// value is finite.
+pub fn prepare(values: &[f64], step: i64, given: Option<&[usize]>) -> Option<Prepared> {
     let mut y = interpolate(values)?;
     let periods = match given {
         Some(p) => supported_periods(p.iter().copied(), y.len()),
         None => seasonal_periods(step, &y),
     };
     fill_seasonal(values, &mut y, &periods);
-    Some((y, periods))
+    // One-off events (an outage, a spike) are gaps too: up to the shortest cycle long.
+    let shortest = periods.iter().min().copied().unwrap_or(0);
+    let events = crate::model::mstl::one_off_events(&y, &periods, shortest);
+    let mut observed = None;
+    if !events.is_empty() {
+        let mut holed = y.clone();
+        for e in events {
+            holed[e].fill(f64::NAN);
+        }
+        let mut cleaned = interpolate(&holed)?;
+        fill_seasonal(&holed, &mut cleaned, &periods);
+        observed = Some(std::mem::replace(&mut y, cleaned));
+    }
+    Some(Prepared {
+        y,
+        observed,
+        periods,
+    })
 }
 
 /// Refills the gaps (NaN runs) of `values` in `filled`, their [`interpolate`]d copy, with
@@ -420,7 +453,9 @@ mod tests {
             for g in gaps {
                 values[g.clone()].fill(f64::NAN);
             }
-            let (filled, periods) = gap_filled(&values, 3600, None).unwrap();
+            let Prepared {
+                y: filled, periods, ..
+            } = prepare(&values, 3600, None).unwrap();
             assert_eq!(periods, vec![24, 168], "{gaps:?}");
             let linear = interpolate(&values).unwrap();
             assert!(
@@ -449,6 +484,54 @@ mod tests {
         let mut filled = interpolate(short).unwrap();
         fill_seasonal(short, &mut filled, &[24]);
         assert!(filled.iter().all(|v| v.is_finite()));
+    }
+
+    /// A six-hour outage and a three-hour spike are taken out of what the models see and
+    /// filled with the series' cycle; a lasting change of level (a channel losing 40% of its
+    /// audience five days before the end) stays, bar the few hours of its edge.
+    #[test]
+    fn one_off_events_are_taken_out_and_lasting_changes_kept() {
+        let n = 24 * 7 * 8;
+        let traffic = |i: usize| {
+            let h = (i % 24) as f64 / 24.0 * std::f64::consts::TAU;
+            let noise = ((i * 7919 % 101) as f64 / 100.0 - 0.5) * 0.08;
+            1000.0 * (1.5 + h.sin()) * (1.0 + noise)
+        };
+        let clean: Vec<f64> = (0..n).map(traffic).collect();
+        let mut y = clean.clone();
+        let (outage, spike) = (n - 24 * 4 + 3..n - 24 * 4 + 9, n - 24 * 9..n - 24 * 9 + 3);
+        for i in outage.clone() {
+            y[i] *= 0.05;
+        }
+        for i in spike.clone() {
+            y[i] *= 3.0;
+        }
+        let p = prepare(&y, 3600, None).unwrap();
+        assert_eq!(p.observed(), &y[..], "the observed series keeps the events");
+        for i in outage.chain(spike) {
+            assert!(
+                (p.y[i] / clean[i] - 1.0).abs() < 0.15,
+                "step {i}: {} for {}",
+                p.y[i],
+                clean[i]
+            );
+        }
+        let changed = (0..n).filter(|&i| p.y[i] != y[i]).count();
+        assert!(
+            changed <= 12,
+            "{changed} values changed for 9 hours of events"
+        );
+
+        let shifted: Vec<f64> = (0..n)
+            .map(|i| clean[i] * if i >= n - 24 * 5 { 0.6 } else { 1.0 })
+            .collect();
+        let p = prepare(&shifted, 3600, None).unwrap();
+        let changed: Vec<usize> = (0..n).filter(|&i| p.y[i] != shifted[i]).collect();
+        assert!(changed.len() <= 12, "{changed:?}");
+        assert!(
+            changed.iter().all(|&i| i.abs_diff(n - 24 * 5) <= 6),
+            "{changed:?}"
+        );
     }
 
     #[test]

@@ -192,6 +192,7 @@ impl CycleLevels {
 /// that fail on a fold are left out.
 pub fn evaluate(
     y: &[f64],
+    actual: &[f64],
     periods: &[usize],
     horizon: usize,
     folds: Folds,
@@ -219,7 +220,7 @@ pub fn evaluate(
     let total = os.len() * models.len();
     let mut done = 0;
     for &o in &os {
-        let (train, test) = (&y[..o], &y[o..o + horizon]);
+        let (train, test) = (&y[..o], &actual[o..o + horizon]);
         let p = supported_periods(periods.iter().copied(), train.len());
         let m = p.iter().max().copied().unwrap_or(1);
         let scale = naive_scale(train, m);
@@ -385,6 +386,7 @@ mod tests {
             .collect();
         let s = evaluate(
             &y,
+            &y,
             &[24, 168],
             168,
             Folds::last(3),
@@ -402,6 +404,7 @@ mod tests {
         );
         let mut calls = Vec::new();
         evaluate(
+            &y,
             &y,
             &[24, 168],
             168,
@@ -432,6 +435,7 @@ mod tests {
     /// `model`'s backtest on hourly `y` over its last three weeks.
     fn last_three_weeks(y: &[f64], model: &'static str) -> Score {
         let mut s = evaluate(
+            y,
             y,
             &[24, 168],
             168,

@@ -6,7 +6,7 @@
 pub mod backtest;
 mod ensemble;
 pub mod ets;
-mod mstl;
+pub(crate) mod mstl;
 mod naive;
 mod seasonal_ar;
 

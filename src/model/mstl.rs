@@ -26,6 +26,7 @@
 use augurs::ets::model::{
     ErrorComponent, Model, ModelType, SeasonalComponent, TrendComponent, Unfit,
 };
+use augurs::mstl::stlrs::MstlResult;
 use augurs::Predict as _;
 
 use super::{Fitted, Forecaster, ModelError, Prediction, Result};
@@ -62,20 +63,7 @@ fn fit(y: &[f64], periods: &[usize], clip_sigmas: f32) -> Result<Box<dyn Fitted>
             need: 2 * shortest.max(2),
         });
     }
-    let mut params = augurs::mstl::stlrs::MstlParams::new();
-    params.seasonal_lengths(&seasonal_lengths(periods));
-    let log = y.iter().all(|v| *v > 0.0 && v.is_finite());
-    let scaled: Vec<f32> = y
-        .iter()
-        .map(|&v| if log { v.ln() } else { v } as f32)
-        .collect();
-    let decompose = |y: &[f32]| {
-        // stlrs is outside code: a panic in it must not take the caller down.
-        std::panic::catch_unwind(|| params.fit(y, periods))
-            .map_err(|_| failed("panicked while decomposing".into()))?
-            .map_err(|e| failed(e.to_string()))
-    };
-    let mstl = decompose(&scaled)?;
+    let (mstl, log) = decompose(y, periods, 0)?;
     let limit = clip_sigmas * 1.4826 * median_abs(mstl.remainder());
     let clip = |r: f32| {
         if limit > 0.0 {
@@ -100,6 +88,71 @@ fn fit(y: &[f64], periods: &[usize], clip_sigmas: f32) -> Result<Box<dyn Fitted>
         .map(|(&p, c)| c[c.len() - p..].iter().map(|&v| v as f64).collect())
         .collect();
     Ok(Box::new(FittedMstl { level, cycles, log }))
+}
+
+/// MSTL's decomposition of `y`, on the log scale when `y` is positive (the flag says so).
+/// With `robust_loops`, STL's robustness iterations down-weight outlying points.
+fn decompose(y: &[f64], periods: &[usize], robust_loops: usize) -> Result<(MstlResult<f32>, bool)> {
+    let mut params = augurs::mstl::stlrs::MstlParams::new();
+    params.seasonal_lengths(&seasonal_lengths(periods));
+    if robust_loops > 0 {
+        let mut stl = augurs::mstl::stlrs::StlParams::new();
+        stl.robust(true).outer_loops(robust_loops);
+        params.stl_params(stl);
+    }
+    let log = y.iter().all(|v| *v > 0.0 && v.is_finite());
+    let scaled: Vec<f32> = y
+        .iter()
+        .map(|&v| if log { v.ln() } else { v } as f32)
+        .collect();
+    // stlrs is outside code: a panic in it must not take the caller down.
+    let mstl = std::panic::catch_unwind(|| params.fit(&scaled, periods))
+        .map_err(|_| failed("panicked while decomposing".into()))?
+        .map_err(|e| failed(e.to_string()))?;
+    Ok((mstl, log))
+}
+
+/// STL's robustness iterations when looking for one-off events: without them the trend and
+/// the daily profile bend towards an outage, the hours around it depart as much as it does,
+/// and the whole stretch is too long to be taken for a one-off.
+const EVENT_ROBUST_LOOPS: usize = 2;
+
+/// One-off events in `y` (gap-free): runs of at most `max_run` steps, none at the very end,
+/// where `y` departs from its own seasonal decomposition by more than [`CLIP_SIGMAS`] robust
+/// σ. Left in, one such event reaches every seasonal model: MSTL's smoothers spread a
+/// six-hour outage over the same hours of the days around it and into the weekly profile,
+/// and the seasonal naive forecast repeats it a week later. Longer runs, and runs still
+/// going at the end, may be a lasting change and are kept. Empty without periods, or when
+/// the decomposition fails.
+pub fn one_off_events(y: &[f64], periods: &[usize], max_run: usize) -> Vec<std::ops::Range<usize>> {
+    let shortest = periods.iter().min().copied().unwrap_or(0);
+    if periods.is_empty() || y.len() < 2 * shortest {
+        return Vec::new();
+    }
+    let Ok((mstl, _)) = decompose(y, periods, EVENT_ROBUST_LOOPS) else {
+        return Vec::new();
+    };
+    let r = mstl.remainder();
+    let limit = CLIP_SIGMAS * 1.4826 * median_abs(r);
+    if !(limit > 0.0) {
+        return Vec::new();
+    }
+    let mut runs = Vec::new();
+    let mut i = 0;
+    while i < r.len() {
+        if r[i].abs() <= limit {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < r.len() && r[i].abs() > limit {
+            i += 1;
+        }
+        if i - start <= max_run && i < r.len() {
+            runs.push(start..i);
+        }
+    }
+    runs
 }
 
 /// The median of the finite `|x|`, 0 when there are none.
