@@ -684,9 +684,7 @@ fn backtest_cmd(
     // A progress bar on a terminal: a backtest of every model on a long series takes a while.
     let mut bar = ProgressBar::new("backtest");
     let scores = crate::model::backtest::evaluate(
-        y,
-        prepared.observed(),
-        periods,
+        prepared.history(),
         horizon,
         crate::model::backtest::Folds::last(folds),
         &models,
@@ -696,7 +694,7 @@ fn backtest_cmd(
     bar.finish();
     if scores.is_empty() {
         use crate::model::backtest::{min_train, origins};
-        let problem = if origins(y.len(), horizon, folds, min_train(&periods)).is_empty() {
+        let problem = if origins(y.len(), horizon, folds, min_train(periods)).is_empty() {
             format!(
                 "{} points are too few for {folds} folds of {horizon} steps",
                 y.len()
@@ -710,7 +708,7 @@ fn backtest_cmd(
     let used = scores.iter().map(|s| s.folds()).max().unwrap_or(0);
     let auto = scores
         .iter()
-        .filter(|s| crate::model::auto_candidates(&periods).contains(&s.model))
+        .filter(|s| crate::model::auto_candidates(periods).contains(&s.model))
         .min_by(|a, b| a.mase.total_cmp(&b.mase))
         .map(|s| s.model)
         .unwrap_or("naive");

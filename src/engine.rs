@@ -485,12 +485,8 @@ impl SeriesEngine {
                 count: self.settings.backtest_folds,
                 regime_change: change,
             };
-            let history = History {
-                y,
-                observed: prepared.observed(),
-                periods,
-            };
-            if let Some(sel) = select(&self.settings, &history, horizon, folds, through) {
+            let history = prepared.history();
+            if let Some(sel) = select(&self.settings, history, horizon, folds, through) {
                 self.selection = Some(sel);
             }
         }
@@ -609,14 +605,6 @@ pub struct Selection {
     pub periods: Vec<usize>,
 }
 
-/// What a backtest runs on: the series the models are fitted on, the one their forecasts
-/// are scored against (the same with its one-off events kept) and its periods.
-struct History<'a> {
-    y: &'a [f64],
-    observed: &'a [f64],
-    periods: &'a [usize],
-}
-
 /// Backtest outcomes a calibration needs at the least: 40 is two outcomes beyond a 95%
 /// interval.
 const MIN_CALIBRATION_OUTCOMES: usize = 40;
@@ -628,16 +616,12 @@ const MIN_CALIBRATION_OUTCOMES: usize = 40;
 /// (split-conformal). None when the history is too short for a single fold.
 fn select(
     settings: &EngineSettings,
-    history: &History,
+    history: backtest::History,
     horizon: usize,
     folds: backtest::Folds,
     at: i64,
 ) -> Option<Selection> {
-    let History {
-        y,
-        observed,
-        periods,
-    } = *history;
+    let backtest::History { y, periods, .. } = history;
     let constant = y.iter().all(|v| *v == y[0]);
     let models: Vec<&'static str> = match &settings.model {
         ModelSpec::Named(n) => vec![n],
@@ -657,16 +641,7 @@ fn select(
             count: folds.count.max(MIN_CALIBRATION_OUTCOMES.div_ceil(len)),
             ..folds
         };
-        backtest::evaluate(
-            y,
-            observed,
-            periods,
-            len,
-            folds,
-            &models,
-            nn,
-            &mut |_, _| {},
-        )
+        backtest::evaluate(history, len, folds, &models, nn, &mut |_, _| {})
     };
     let mut scores = run(longest);
     if scores.is_empty() && shortest < longest {
@@ -905,12 +880,8 @@ mod tests {
                 count: 4,
                 regime_change,
             };
-            let history = History {
-                y: &y,
-                observed: &y,
-                periods: &periods,
-            };
-            let sel = select(&settings, &history, 168, folds, 0).unwrap();
+            let history = backtest::History::plain(&y, &periods);
+            let sel = select(&settings, history, 168, folds, 0).unwrap();
             sel.factors[0]
                 .as_ref()
                 .unwrap()
@@ -956,12 +927,8 @@ mod tests {
         let periods = infer_periods(3600, y.len());
         let settings = EngineSettings::default();
         for horizon in [1, 3, 168] {
-            let history = History {
-                y: &y,
-                observed: &y,
-                periods: &periods,
-            };
-            let sel = select(&settings, &history, horizon, backtest::Folds::last(4), 0)
+            let history = backtest::History::plain(&y, &periods);
+            let sel = select(&settings, history, horizon, backtest::Folds::last(4), 0)
                 .expect("a backtest ran");
             assert!(
                 sel.factors.iter().all(Option::is_some),

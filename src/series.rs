@@ -146,6 +146,15 @@ impl Prepared {
     pub fn observed(&self) -> &[f64] {
         self.observed.as_deref().unwrap_or(&self.y)
     }
+
+    /// What a backtest of this series runs on.
+    pub fn history(&self) -> crate::model::backtest::History<'_> {
+        crate::model::backtest::History {
+            y: &self.y,
+            observed: self.observed(),
+            periods: &self.periods,
+        }
+    }
 }
 
 /// Makes `values` (one per `step`, NaN where missing) ready for the models: finds its

@@ -187,19 +187,42 @@ impl CycleLevels {
     }
 }
 
-/// Evaluates `models` on gap-free `y` (list an ensemble after its members to reuse their
+/// What a backtest runs on: the gap-free series the models are fitted on, the one their
+/// forecasts are scored against (the same with its one-off events kept) and its periods.
+#[derive(Debug, Clone, Copy)]
+pub struct History<'a> {
+    pub y: &'a [f64],
+    pub observed: &'a [f64],
+    pub periods: &'a [usize],
+}
+
+impl<'a> History<'a> {
+    /// A history whose models are fitted on what was observed.
+    pub fn plain(y: &'a [f64], periods: &'a [usize]) -> Self {
+        Self {
+            y,
+            observed: y,
+            periods,
+        }
+    }
+}
+
+/// Evaluates `models` on `history` (list an ensemble after its members to reuse their
 /// forecasts), calling `progress(done, total)` after each model's fit on each fold. Models
 /// that fail on a fold are left out.
 pub fn evaluate(
-    y: &[f64],
-    actual: &[f64],
-    periods: &[usize],
+    history: History,
     horizon: usize,
     folds: Folds,
     models: &[&'static str],
     non_negative: bool,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Vec<Score> {
+    let History {
+        y,
+        observed: actual,
+        periods,
+    } = history;
     let longest = periods.iter().max().copied().unwrap_or(1);
     let shortest = periods.iter().min().copied().unwrap_or(1);
     let levels = CycleLevels::new(y, longest);
@@ -385,9 +408,7 @@ mod tests {
             .map(|i| ((i % 168) as f64 / 10.0).sin() * 100.0 + 500.0 + ((i * 7919) % 13) as f64)
             .collect();
         let s = evaluate(
-            &y,
-            &y,
-            &[24, 168],
+            History::plain(&y, &[24, 168]),
             168,
             Folds::last(3),
             &["seasonal_naive", "seasonal_mean", "naive"],
@@ -404,9 +425,7 @@ mod tests {
         );
         let mut calls = Vec::new();
         evaluate(
-            &y,
-            &y,
-            &[24, 168],
+            History::plain(&y, &[24, 168]),
             168,
             Folds::last(3),
             &["seasonal_naive", "naive"],
@@ -435,9 +454,7 @@ mod tests {
     /// `model`'s backtest on hourly `y` over its last three weeks.
     fn last_three_weeks(y: &[f64], model: &'static str) -> Score {
         let mut s = evaluate(
-            y,
-            y,
-            &[24, 168],
+            History::plain(y, &[24, 168]),
             168,
             Folds::last(3),
             &[model],

@@ -134,7 +134,7 @@ pub fn one_off_events(y: &[f64], periods: &[usize], max_run: usize) -> Vec<std::
     };
     let r = mstl.remainder();
     let limit = CLIP_SIGMAS * 1.4826 * median_abs(r);
-    if !(limit > 0.0) {
+    if limit.is_nan() || limit <= 0.0 {
         return Vec::new();
     }
     let mut runs = Vec::new();
