@@ -26,7 +26,7 @@
 use augurs::ets::model::{
     ErrorComponent, Model, ModelType, SeasonalComponent, TrendComponent, Unfit,
 };
-use augurs::mstl::stlrs::MstlResult;
+use augurs::mstl::stlrs::{MstlResult, StlParams};
 use augurs::Predict as _;
 
 use super::{Fitted, Forecaster, ModelError, Prediction, Result};
@@ -93,23 +93,36 @@ fn fit(y: &[f64], periods: &[usize], clip_sigmas: f32) -> Result<Box<dyn Fitted>
 /// MSTL's decomposition of `y`, on the log scale when `y` is positive (the flag says so).
 /// With `robust_loops`, STL's robustness iterations down-weight outlying points.
 fn decompose(y: &[f64], periods: &[usize], robust_loops: usize) -> Result<(MstlResult<f32>, bool)> {
-    let mut params = augurs::mstl::stlrs::MstlParams::new();
-    params.seasonal_lengths(&seasonal_lengths(periods));
-    if robust_loops > 0 {
-        let mut stl = augurs::mstl::stlrs::StlParams::new();
-        stl.robust(true).outer_loops(robust_loops);
-        params.stl_params(stl);
-    }
     let log = y.iter().all(|v| *v > 0.0 && v.is_finite());
     let scaled: Vec<f32> = y
         .iter()
         .map(|&v| if log { v.ln() } else { v } as f32)
         .collect();
-    // stlrs is outside code: a panic in it must not take the caller down.
-    let mstl = std::panic::catch_unwind(|| params.fit(&scaled, periods))
-        .map_err(|_| failed("panicked while decomposing".into()))?
-        .map_err(|e| failed(e.to_string()))?;
+    let mut stl = StlParams::new();
+    if robust_loops > 0 {
+        stl.robust(true).outer_loops(robust_loops);
+    }
+    let mstl = mstl(&scaled, periods, &seasonal_lengths(periods), stl)?;
     Ok((mstl, log))
+}
+
+/// stlrs' MSTL of `y`, with a seasonal smoothing window (in cycles) per period and `stl`'s
+/// settings for every STL inside. stlrs' defaults are R's (`stl`, `forecast::mstl`):
+/// smoothers evaluated every tenth of their span and interpolated, two inner loops.
+/// statsmodels' STL (statsforecast's MSTL) evaluates them everywhere with five inner loops,
+/// which changed none of the figures measured over 24 hold-out weeks.
+fn mstl(
+    y: &[f32],
+    periods: &[usize],
+    windows: &[usize],
+    stl: StlParams,
+) -> Result<MstlResult<f32>> {
+    let mut params = augurs::mstl::stlrs::MstlParams::new();
+    params.seasonal_lengths(windows).stl_params(stl);
+    // stlrs is outside code: a panic in it must not take the caller down.
+    std::panic::catch_unwind(|| params.fit(y, periods))
+        .map_err(|_| failed("panicked while decomposing".into()))?
+        .map_err(|e| failed(e.to_string()))
 }
 
 /// STL's robustness iterations when looking for one-off events: without them the trend and
@@ -271,6 +284,58 @@ impl Fitted for FittedMstl {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// statsforecast 2.1.1's MSTL decomposition of four weeks of hourly taxi rides
+    /// (tests/fixtures/mstl_statsforecast.py).
+    #[derive(serde::Deserialize)]
+    struct Decomposition {
+        periods: Vec<usize>,
+        windows: Vec<usize>,
+        y: Vec<f64>,
+        trend: Vec<f64>,
+        seasonal: Vec<Vec<f64>>,
+    }
+
+    /// The decomposition mstl_ets is built on (stlrs, through augurs) agrees with
+    /// statsforecast's (statsmodels' STL with R's forecast::mstl windows) given the same
+    /// windows and settings: within 0.01% of the series' mean hour (stlrs works in f32), on a
+    /// daily swing of over half of it.
+    #[test]
+    fn the_decomposition_matches_statsforecast() {
+        #[derive(serde::Deserialize)]
+        struct Fixture {
+            decomposition: Decomposition,
+        }
+        let d = serde_json::from_str::<Fixture>(include_str!(
+            "../../tests/fixtures/mstl_statsforecast.json"
+        ))
+        .unwrap()
+        .decomposition;
+        let y: Vec<f32> = d.y.iter().map(|v| *v as f32).collect();
+        // statsmodels' settings (see [`mstl`]).
+        let mut stl = StlParams::new();
+        stl.inner_loops(5)
+            .seasonal_jump(1)
+            .trend_jump(1)
+            .low_pass_jump(1);
+        let got = mstl(&y, &d.periods, &d.windows, stl).unwrap();
+        let scale = d.y.iter().sum::<f64>() / d.y.len() as f64;
+        let worst = |a: &[f32], b: &[f64]| {
+            a.iter()
+                .zip(b)
+                .map(|(a, b)| (f64::from(*a) - b).abs() / scale)
+                .fold(0.0, f64::max)
+        };
+        let off = worst(got.trend(), &d.trend);
+        assert!(off < 1e-4, "trend: {off}");
+        for (k, want) in d.seasonal.iter().enumerate() {
+            let off = worst(&got.seasonal()[k], want);
+            assert!(off < 1e-4, "period {}: {off}", d.periods[k]);
+        }
+        let swing = d.seasonal[0].iter().copied().fold(f64::MIN, f64::max)
+            - d.seasonal[0].iter().copied().fold(f64::MAX, f64::min);
+        assert!(swing / scale > 0.5, "a decomposition worth comparing");
+    }
 
     #[test]
     fn the_longest_period_alone_is_periodic() {
