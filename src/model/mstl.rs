@@ -98,6 +98,13 @@ fn decompose(y: &[f64], periods: &[usize], robust_loops: usize) -> Result<(MstlR
         .iter()
         .map(|&v| if log { v.ln() } else { v } as f32)
         .collect();
+    // stlrs works in f32, and sums of values beyond about 1e30 overflow there: its
+    // robustness weights then sort NaNs and panic.
+    if scaled.iter().any(|v| v.is_nan() || v.abs() > MAX_DECOMPOSED) {
+        return Err(failed(format!(
+            "values beyond ±{MAX_DECOMPOSED:e} are too large to decompose"
+        )));
+    }
     let mut stl = StlParams::new();
     if robust_loops > 0 {
         stl.robust(true).outer_loops(robust_loops);
@@ -105,6 +112,9 @@ fn decompose(y: &[f64], periods: &[usize], robust_loops: usize) -> Result<(MstlR
     let mstl = mstl(&scaled, periods, &seasonal_lengths(periods), stl)?;
     Ok((mstl, log))
 }
+
+/// The largest magnitude [`decompose`] accepts (after the log, for a positive series).
+const MAX_DECOMPOSED: f32 = 1e30;
 
 /// stlrs' MSTL of `y`, with a seasonal smoothing window (in cycles) per period and `stl`'s
 /// settings for every STL inside. stlrs' defaults are R's (`stl`, `forecast::mstl`):
@@ -335,6 +345,29 @@ mod tests {
         let swing = d.seasonal[0].iter().copied().fold(f64::MIN, f64::max)
             - d.seasonal[0].iter().copied().fold(f64::MAX, f64::min);
         assert!(swing / scale > 0.5, "a decomposition worth comparing");
+    }
+
+    /// Values beyond f32's comfortable range (1e300, with an outage to 0 so that the log
+    /// scale cannot bring them down) are refused before stlrs sees them: its robustness
+    /// weights sorted NaNs and panicked (caught, but printed as a panic on every forecast).
+    #[test]
+    fn values_too_large_for_f32_are_refused_before_decomposing() {
+        let mut y: Vec<f64> = (0..24 * 14)
+            .map(|i| 1e300 * (2.0 + ((i % 24) as f64).sin()))
+            .collect();
+        y[100] = 0.0;
+        for loops in [0, EVENT_ROBUST_LOOPS] {
+            match decompose(&y, &[24, 168], loops) {
+                Err(e) => assert!(e.to_string().contains("too large"), "{e}"),
+                Ok(_) => panic!("decomposed values beyond f32"),
+            }
+        }
+        assert!(one_off_events(&y, &[24, 168], 24).is_empty());
+        y[100] = 1e300;
+        assert!(
+            decompose(&y, &[24, 168], EVENT_ROBUST_LOOPS).is_ok(),
+            "log scale"
+        );
     }
 
     #[test]
