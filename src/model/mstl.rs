@@ -100,7 +100,10 @@ fn decompose(y: &[f64], periods: &[usize], robust_loops: usize) -> Result<(MstlR
         .collect();
     // stlrs works in f32, and sums of values beyond about 1e30 overflow there: its
     // robustness weights then sort NaNs and panic.
-    if scaled.iter().any(|v| v.is_nan() || v.abs() > MAX_DECOMPOSED) {
+    if scaled
+        .iter()
+        .any(|v| v.is_nan() || v.abs() > MAX_DECOMPOSED)
+    {
         return Err(failed(format!(
             "values beyond ±{MAX_DECOMPOSED:e} are too large to decompose"
         )));
