@@ -458,12 +458,8 @@ impl Series {
     /// a period needs two whole cycles of history, and without them it is left out rather
     /// than failing.
     fn check_periods(&self, period: Option<&[usize]>) -> Result<(), CliError> {
-        use crate::series::MAX_PERIOD;
-        if period
-            .unwrap_or_default()
-            .iter()
-            .any(|x| !(2..=MAX_PERIOD).contains(x))
-        {
+        use crate::series::{valid_period, MAX_PERIOD};
+        if !period.unwrap_or_default().iter().all(|&p| valid_period(p)) {
             return Err(CliError::usage(format!(
                 "--period: each period is between 2 and {MAX_PERIOD} steps"
             )));

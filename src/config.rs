@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use crate::engine::EngineSettings;
 use crate::model::ModelSpec;
-use crate::series::MAX_PERIOD;
+use crate::series::{valid_period, MAX_PERIOD};
 use crate::timefmt::parse_duration;
 
 /// The shipped embedded-default configuration.
@@ -680,7 +680,7 @@ fn validate(config: Config, origin: &str) -> Result<Settings, Vec<String>> {
             config.detect.level, m.levels
         ));
     }
-    if m.periods.iter().any(|p| !(2..=MAX_PERIOD).contains(p)) {
+    if !m.periods.iter().all(|&p| valid_period(p)) {
         problems.push(format!(
             "model.periods: a period is between 2 and {MAX_PERIOD} steps"
         ));

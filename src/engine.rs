@@ -283,15 +283,13 @@ impl SeriesEngine {
                     self.refit(&mut out);
                 }
                 let replay = p.ts <= self.replayed_through;
-                if !replay
+                // The first observation past what the previous run scored: that run's last
+                // ingest ended with a refit, when one was due.
+                let resumed = !replay
                     && self.replayed_through != i64::MIN
-                    && self.scored_through <= self.replayed_through
-                {
-                    // The first observation past what the previous run scored: that run's
-                    // last ingest ended with a refit, when one was due.
-                    if self.due(self.settings.refit_every_secs) && self.enough_data() {
-                        self.refit(&mut out);
-                    }
+                    && self.scored_through <= self.replayed_through;
+                if resumed && self.due(self.settings.refit_every_secs) && self.enough_data() {
+                    self.refit(&mut out);
                 }
                 let (ev, event) = self.evaluate(p);
                 let fit_value = self.fit_value(&ev);
@@ -467,7 +465,7 @@ impl SeriesEngine {
         // horizon refitted 336 times per series for a 14-day backfill; see
         // `horizon_steps` for what is reported).
         let replay = self.settings.replay_refit_every_secs;
-        let steps = horizon.max(((replay + self.step - 1) / self.step).max(1) as usize);
+        let steps = horizon.max(self.steps_covering(replay));
         let started = Instant::now();
         let stale = self.selection.as_ref().is_none_or(|s| {
             through - s.at >= self.settings.select_every_secs || s.periods != *periods
@@ -551,7 +549,12 @@ impl SeriesEngine {
     /// The configured horizon in steps: what a forecast reports (see
     /// [`ForecastSet::truncated`]); the one held for scoring may reach further.
     pub fn horizon_steps(&self) -> usize {
-        ((self.settings.horizon_secs + self.step - 1) / self.step).max(1) as usize
+        self.steps_covering(self.settings.horizon_secs)
+    }
+
+    /// How many steps (at least one) it takes to cover `secs`.
+    fn steps_covering(&self, secs: i64) -> usize {
+        ((secs + self.step - 1) / self.step).max(1) as usize
     }
 
     /// The model in use and its backtest error, once a backtest has run.

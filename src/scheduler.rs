@@ -137,15 +137,18 @@ fn records(evaluated: &[crate::engine::Evaluated]) -> Vec<AnomalyRecord> {
 
 /// An observation the cross-channel detector compares: one of this cycle's records (by
 /// index) or one replayed after a restart.
-enum Scored {
+enum Scored<'a> {
     Reported(usize),
-    Replayed(AnomalyRecord),
+    Replayed(&'a AnomalyRecord),
 }
 
-impl Scored {
-    fn record<'a>(&'a self, series: &'a SeriesOutput) -> &'a AnomalyRecord {
-        match self {
-            Scored::Reported(i) => &series.anomalies[*i],
+impl<'a> Scored<'a> {
+    fn record<'s>(&self, series: &'s SeriesOutput) -> &'s AnomalyRecord
+    where
+        'a: 's,
+    {
+        match *self {
+            Scored::Reported(i) => &series.anomalies[i],
             Scored::Replayed(r) => r,
         }
     }
@@ -454,7 +457,7 @@ impl Scheduler {
             for r in replayed.get(&s.key).into_iter().flatten() {
                 at.entry((s.state.step, r.time))
                     .or_default()
-                    .push((si, Scored::Replayed(r.clone())));
+                    .push((si, Scored::Replayed(r)));
             }
             for (ri, r) in s.anomalies.iter().enumerate() {
                 at.entry((s.state.step, r.time))
@@ -695,6 +698,35 @@ mod tests {
 
     const NOW: i64 = 1_764_000_000 + 1800;
 
+    /// A scheduler as the daemon builds one, storing into `store` only, with two fit
+    /// threads and 30 days' retention.
+    fn test_scheduler(
+        source: Arc<dyn Source>,
+        store: &Arc<Store>,
+        metrics: Arc<Metrics>,
+        clock: Arc<ManualClock>,
+        settings: EngineSettings,
+        backfill: i64,
+    ) -> Scheduler {
+        Scheduler::new(
+            source,
+            vec![Arc::new(StoreSink(store.clone()))],
+            store.clone(),
+            metrics,
+            clock,
+            Arc::new(settings),
+            Duration::from_secs(60),
+            backfill,
+            30 * 86_400,
+            2,
+        )
+    }
+
+    /// The metrics of a channel-tagged test scheduler.
+    fn test_metrics() -> Arc<Metrics> {
+        Arc::new(Metrics::new(&["channel".into()], 100).unwrap())
+    }
+
     /// The demo's twelve channels through one cycle: the injected outage, spike and level
     /// shift become stored events with their severity's score, the rest stays quiet, and the
     /// cross-channel detector runs across the channels.
@@ -705,18 +737,14 @@ mod tests {
         let spec = DemoSpec::new(7, 12, NOW);
         let injected = spec.injected();
         let source = Arc::new(DemoSource::new(spec, 28 * 86_400));
-        let metrics = Arc::new(Metrics::new(&["channel".into()], 100).unwrap());
-        let mut sched = Scheduler::new(
+        let metrics = test_metrics();
+        let mut sched = test_scheduler(
             source,
-            vec![Arc::new(StoreSink(store.clone()))],
-            store.clone(),
+            &store,
             metrics.clone(),
             Arc::new(ManualClock::new(NOW)),
-            Arc::new(EngineSettings::default()),
-            Duration::from_secs(60),
+            EngineSettings::default(),
             9 * 86_400,
-            30 * 86_400,
-            2,
         );
         let report = sched.cycle(&CancellationToken::new()).await;
         assert!(report.anomalies > 0, "{report:?}");
@@ -781,17 +809,13 @@ mod tests {
         let clock = Arc::new(ManualClock::new(first));
         // The restarted source reads from the same first hour as the first did.
         let scheduler = |history: i64| {
-            Scheduler::new(
+            test_scheduler(
                 Arc::new(DemoSource::new(DemoSpec::new(7, 4, NOW), history)),
-                vec![Arc::new(StoreSink(store.clone()))],
-                store.clone(),
-                Arc::new(Metrics::new(&["channel".into()], 100).unwrap()),
+                &store,
+                test_metrics(),
                 clock.clone(),
-                Arc::new(EngineSettings::default()),
-                Duration::from_secs(60),
+                EngineSettings::default(),
                 backfill,
-                30 * 86_400,
-                2,
             )
         };
         let cancel = CancellationToken::new();
@@ -883,17 +907,13 @@ mod tests {
             horizon_secs: 3 * 3600,
             ..EngineSettings::default()
         };
-        let mut sched = Scheduler::new(
+        let mut sched = test_scheduler(
             Arc::new(DemoSource::new(DemoSpec::new(7, 2, NOW), 14 * 86_400)),
-            vec![Arc::new(StoreSink(store.clone()))],
-            store.clone(),
-            Arc::new(Metrics::new(&["channel".into()], 100).unwrap()),
+            &store,
+            test_metrics(),
             Arc::new(ManualClock::new(NOW)),
-            Arc::new(settings),
-            Duration::from_secs(60),
+            settings,
             86_400,
-            30 * 86_400,
-            2,
         );
         sched.cycle(&CancellationToken::new()).await;
         for r in store.series().unwrap() {
@@ -937,19 +957,15 @@ mod tests {
             channel: "news",
             cut: AtomicBool::new(false),
         });
-        let metrics = Arc::new(Metrics::new(&["channel".into()], 100).unwrap());
+        let metrics = test_metrics();
         let clock = Arc::new(ManualClock::new(NOW));
-        let mut sched = Scheduler::new(
+        let mut sched = test_scheduler(
             source.clone(),
-            vec![Arc::new(StoreSink(store.clone()))],
-            store.clone(),
+            &store,
             metrics.clone(),
             clock.clone(),
-            Arc::new(EngineSettings::default()),
-            Duration::from_secs(60),
+            EngineSettings::default(),
             86_400,
-            30 * 86_400,
-            2,
         );
         let cancel = CancellationToken::new();
         sched.cycle(&cancel).await;

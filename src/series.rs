@@ -190,6 +190,21 @@ pub fn prepare(values: &[f64], step: i64, given: Option<&[usize]>) -> Option<Pre
     })
 }
 
+/// The maximal runs of consecutive indices below `len` where `inside` holds, in order.
+pub fn runs(len: usize, mut inside: impl FnMut(usize) -> bool) -> Vec<std::ops::Range<usize>> {
+    let mut out: Vec<std::ops::Range<usize>> = Vec::new();
+    for i in 0..len {
+        if !inside(i) {
+            continue;
+        }
+        match out.last_mut() {
+            Some(r) if r.end == i => r.end = i + 1,
+            _ => out.push(i..i + 1),
+        }
+    }
+    out
+}
+
 /// Refills the gaps (NaN runs) of `values` in `filled`, their [`interpolate`]d copy, with
 /// the last whole cycle before the gap repeated across it (the first one after it, near the
 /// start), of the longest of `periods` there is room for. Its level is matched to
@@ -208,30 +223,19 @@ pub fn fill_seasonal(values: &[f64], filled: &mut [f64], periods: &[usize]) {
     let apply = |base: f64, g: f64| if positive { base * g } else { base + g };
     // Each gap `[a, b)` with the cycle that fills it: the last whole one before it (of the
     // longest period that has one), else the first one after it.
-    let mut gaps = Vec::new();
-    let mut i = 0;
-    while i < n {
-        if values[i].is_finite() {
-            i += 1;
-            continue;
-        }
-        let a = i;
-        while i < n && !values[i].is_finite() {
-            i += 1;
-        }
-        let b = i;
-        let choice = periods
-            .iter()
-            .find(|&&m| a >= m)
-            .map(|&m| (m, true))
-            .or_else(|| periods.iter().find(|&&m| b + m <= n).map(|&m| (m, false)));
-        if let Some((m, before_gap)) = choice {
-            gaps.push((a, b, m, before_gap));
-        }
-    }
+    let gaps = runs(n, |i| !values[i].is_finite()).into_iter().filter_map(
+        |std::ops::Range { start: a, end: b }| {
+            let (m, before_gap) = periods
+                .iter()
+                .find(|&&m| a >= m)
+                .map(|&m| (m, true))
+                .or_else(|| periods.iter().find(|&&m| b + m <= n).map(|&m| (m, false)))?;
+            Some((a, b, m, before_gap))
+        },
+    );
     // Gaps filled from an earlier cycle go first, in time order, then those filled from a
     // later one, latest first: so a cycle that fills a gap has had its own gaps filled.
-    let (mut order, later): (Vec<_>, Vec<_>) = gaps.into_iter().partition(|g| g.3);
+    let (mut order, later): (Vec<_>, Vec<_>) = gaps.partition(|g| g.3);
     order.extend(later.into_iter().rev());
     for (a, b, m, before_gap) in order {
         let base = |filled: &[f64], t: usize| -> f64 {
@@ -241,7 +245,6 @@ pub fn fill_seasonal(values: &[f64], filled: &mut [f64], periods: &[usize]) {
                 filled[b + (t as isize - b as isize).rem_euclid(m as isize) as usize]
             }
         };
-        let usable = |g: f64| g.is_finite();
         // At each edge: how the value there compares with the same phase a cycle away.
         let before = a.checked_sub(1).and_then(|t| {
             let reference = if before_gap {
@@ -249,7 +252,7 @@ pub fn fill_seasonal(values: &[f64], filled: &mut [f64], periods: &[usize]) {
             } else {
                 base(filled, t)
             };
-            Some((t, gap_of(filled[t], reference))).filter(|(_, g)| usable(*g))
+            Some((t, gap_of(filled[t], reference))).filter(|(_, g)| g.is_finite())
         });
         let after = (b < n).then_some(b).and_then(|t| {
             let reference = if before_gap {
@@ -257,7 +260,7 @@ pub fn fill_seasonal(values: &[f64], filled: &mut [f64], periods: &[usize]) {
             } else {
                 *filled.get(t + m)?
             };
-            Some((t, gap_of(filled[t], reference))).filter(|(_, g)| usable(*g))
+            Some((t, gap_of(filled[t], reference))).filter(|(_, g)| g.is_finite())
         });
         for t in a..b {
             let g = match (before, after) {
@@ -409,6 +412,11 @@ pub fn log_if_positive(y: &[f64]) -> Vec<f64> {
 /// longer ones could never have the two cycles of history they need, and their cycle
 /// counts would overflow.
 pub const MAX_PERIOD: usize = 10_000_000;
+
+/// Whether `p` steps is a period a user may give: between 2 and [`MAX_PERIOD`].
+pub fn valid_period(p: usize) -> bool {
+    (2..=MAX_PERIOD).contains(&p)
+}
 
 /// Keeps periods of at least 2 steps for which `len` holds two full cycles.
 pub fn supported_periods(periods: impl IntoIterator<Item = usize>, len: usize) -> Vec<usize> {

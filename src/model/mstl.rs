@@ -64,7 +64,7 @@ fn fit(y: &[f64], periods: &[usize], clip_sigmas: f32) -> Result<Box<dyn Fitted>
         });
     }
     let (mstl, log) = decompose(y, periods, 0)?;
-    let limit = clip_sigmas * 1.4826 * median_abs(mstl.remainder());
+    let limit = robust_limit(mstl.remainder(), clip_sigmas);
     let clip = |r: f32| {
         if limit > 0.0 {
             r.clamp(-limit, limit)
@@ -159,31 +159,20 @@ pub fn one_off_events(y: &[f64], periods: &[usize], max_run: usize) -> Vec<std::
         return Vec::new();
     };
     let r = mstl.remainder();
-    let limit = CLIP_SIGMAS * 1.4826 * median_abs(r);
+    let limit = robust_limit(r, CLIP_SIGMAS);
     if limit.is_nan() || limit <= 0.0 {
         return Vec::new();
     }
-    let mut runs = Vec::new();
-    let mut i = 0;
-    while i < r.len() {
-        if r[i].abs() <= limit {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        while i < r.len() && r[i].abs() > limit {
-            i += 1;
-        }
-        if i - start <= max_run && i < r.len() {
-            runs.push(start..i);
-        }
-    }
-    runs
+    crate::series::runs(r.len(), |i| r[i].abs() > limit)
+        .into_iter()
+        .filter(|run| run.len() <= max_run && run.end < r.len())
+        .collect()
 }
 
-/// The median of the finite `|x|`, 0 when there are none.
-fn median_abs(xs: &[f32]) -> f32 {
-    let mut a: Vec<f64> = xs
+/// `sigmas` robust σ of the remainder `r`: 1.4826 × the median of its finite |values|
+/// (0 when there are none).
+fn robust_limit(r: &[f32], sigmas: f32) -> f32 {
+    let mut a: Vec<f64> = r
         .iter()
         .map(|v| f64::from(v.abs()))
         .filter(|v| v.is_finite())
@@ -191,7 +180,7 @@ fn median_abs(xs: &[f32]) -> f32 {
     if a.is_empty() {
         return 0.0;
     }
-    crate::detect::robust::median_in_place(&mut a) as f32
+    sigmas * 1.4826 * crate::detect::robust::median_in_place(&mut a) as f32
 }
 
 /// A seasonal smoothing span (in cycles) far longer than any fit window: a periodic profile.
