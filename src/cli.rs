@@ -544,8 +544,9 @@ fn forecast(
         .ok_or_else(|| CliError::other("no forecast band"))?;
     match engine.selection() {
         Some(sel) => eprintln!(
-            "model: {} (backtest MASE {:.3}, {level}% interval factors by horizon {:?})",
+            "model: {}, periods {} (backtest MASE {:.3}, {level}% interval factors by horizon {:?})",
             f.model,
+            list(&sel.fit_periods),
             sel.mase,
             sel.factors
                 .get(
@@ -702,19 +703,19 @@ fn backtest_cmd(
         return Err(CliError::usage(format!("{}: {problem}", input.display())));
     }
     let used = scores.iter().map(|s| s.folds()).max().unwrap_or(0);
-    let auto = scores
+    let best = scores
         .iter()
         .filter(|s| crate::model::auto_candidates(periods).contains(&s.model))
-        .min_by(|a, b| a.mase.total_cmp(&b.mase))
-        .map(|s| s.model)
-        .unwrap_or("naive");
+        .min_by(|a, b| a.mase.total_cmp(&b.mase));
+    let auto = best.map_or("naive", |s| s.model);
+    let auto_periods = best.map_or(&[][..], |s| s.periods.as_slice());
     match format {
         ReportFormat::Json => {
             let models: Vec<serde_json::Value> = scores
                 .iter()
-                .map(|s| serde_json::json!({"model": s.model, "mase": s.mase, "rmae": s.rmae, "coverage": s.coverage, "fit_ms": s.fit_ms}))
+                .map(|s| serde_json::json!({"model": s.model, "periods": s.periods, "mase": s.mase, "rmae": s.rmae, "coverage": s.coverage, "fit_ms": s.fit_ms}))
                 .collect();
-            let doc = serde_json::json!({"input": input.display().to_string(), "horizon": horizon, "folds": used, "folds_requested": folds, "periods": periods, "models": models, "auto": auto});
+            let doc = serde_json::json!({"input": input.display().to_string(), "horizon": horizon, "folds": used, "folds_requested": folds, "periods": periods, "unconfirmed_periods": prepared.unconfirmed, "models": models, "auto": auto, "auto_periods": auto_periods});
             println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         }
         ReportFormat::Table => {
@@ -730,20 +731,43 @@ fn backtest_cmd(
                     folds - used
                 );
             }
+            if !prepared.unconfirmed.is_empty() {
+                println!(
+                    "  (periods {:?} not confirmed by the data: every model is also run with them)",
+                    prepared.unconfirmed
+                );
+            }
             println!(
-                "{:<16}{:>10}{:>10}{:>10}{:>12}",
-                "model", "MASE", "rMAE", "cover95", "fit ms"
+                "{:<16}{:>14}{:>10}{:>10}{:>10}{:>12}",
+                "model", "periods", "MASE", "rMAE", "cover95", "fit ms"
             );
             for s in &scores {
                 println!(
-                    "{:<16}{:>10.3}{:>10.3}{:>10.3}{:>12.1}",
-                    s.model, s.mase, s.rmae, s.coverage, s.fit_ms
+                    "{:<16}{:>14}{:>10.3}{:>10.3}{:>10.3}{:>12.1}",
+                    s.model,
+                    list(&s.periods),
+                    s.mase,
+                    s.rmae,
+                    s.coverage,
+                    s.fit_ms
                 );
             }
-            println!("auto would choose: {auto}");
+            println!("auto would choose: {auto} (periods {})", list(auto_periods));
         }
     }
     Ok(())
+}
+
+/// Periods as `24,168` (`-` for none).
+fn list(periods: &[usize]) -> String {
+    if periods.is_empty() {
+        return "-".into();
+    }
+    periods
+        .iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// A one-line progress bar on stderr, drawn only when stderr is a terminal.

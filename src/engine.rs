@@ -488,12 +488,12 @@ impl SeriesEngine {
                 self.selection = Some(sel);
             }
         }
-        let spec = match &self.selection {
-            Some(sel) => ModelSpec::Named(sel.model),
-            None => self.settings.model.clone(),
+        let (spec, fit_periods) = match &self.selection {
+            Some(sel) => (ModelSpec::Named(sel.model), sel.fit_periods.clone()),
+            None => (self.settings.model.clone(), periods.clone()),
         };
         // The chosen model first; if it fails now, the fallback chain of `auto`.
-        let fitted = model::fit(&spec, y, periods).or_else(|e| {
+        let fitted = model::fit(&spec, y, &fit_periods).or_else(|e| {
             if spec == ModelSpec::Auto {
                 Err(e)
             } else {
@@ -606,6 +606,9 @@ pub struct Selection {
     pub at: i64,
     /// The seasonal periods it was made with (a change of periods re-runs it).
     pub periods: Vec<usize>,
+    /// The periods the chosen model is fitted with: those, or those and the unconfirmed ones
+    /// when the model did better with them (see [`crate::series::unconfirmed_periods`]).
+    pub fit_periods: Vec<usize>,
 }
 
 /// Backtest outcomes a calibration needs at the least: 40 is two outcomes beyond a 95%
@@ -625,16 +628,18 @@ fn select(
     at: i64,
 ) -> Option<Selection> {
     let backtest::History { y, periods, .. } = history;
+    let variants = history.variants();
+    let all = variants.last().map(Vec::as_slice).unwrap_or(periods);
     let constant = y.iter().all(|v| *v == y[0]);
     let models: Vec<&'static str> = match &settings.model {
         ModelSpec::Named(n) => vec![n],
         ModelSpec::Auto if constant => vec!["naive"],
         ModelSpec::Auto => model::auto_candidates(periods).to_vec(),
     };
-    let longest = periods.iter().max().copied().unwrap_or(24);
+    let longest = all.iter().max().copied().unwrap_or(24);
     // Folds one longest cycle long; while the history is too short for even one of those,
     // one shortest cycle long.
-    let shortest = periods.iter().min().copied().unwrap_or(24);
+    let shortest = all.iter().min().copied().unwrap_or(24);
     let nn = settings.non_negative;
     let run = |fold_len: usize| {
         let len = horizon.min(fold_len).max(1);
@@ -661,6 +666,7 @@ fn select(
         .collect();
     Some(Selection {
         periods: periods.to_vec(),
+        fit_periods: best.periods.clone(),
         model: best.model,
         mase: best.mase,
         factors,
@@ -728,7 +734,9 @@ mod tests {
     /// demand; tests/fixtures/mstl_statsforecast.py), what the daemon and `viewcast forecast`
     /// run (`auto`, calibrated) forecasts at least as accurately overall as statsforecast's
     /// MSTL with an AutoETS trend did on the same history, the reference the project measures
-    /// itself against, and its 95% intervals cover at least 85% of the outcomes.
+    /// itself against, no week more than 1.25× less accurately (a weekly cycle the period
+    /// test could not confirm in four weeks of electricity demand once cost 1.81×), and its
+    /// 95% intervals cover at least 85% of the outcomes.
     #[test]
     fn auto_forecasts_at_least_as_accurately_as_statsforecast_mstl() {
         #[derive(serde::Deserialize)]
@@ -789,7 +797,7 @@ mod tests {
         }
         let geometric = (ratios.iter().map(|r| r.ln()).sum::<f64>() / ratios.len() as f64).exp();
         assert!(
-            geometric <= 1.0,
+            geometric <= 1.0 && ratios.iter().all(|r| *r <= 1.25),
             "MAE over statsforecast's {ratios:?}: {geometric}"
         );
         let coverage = covered as f64 / outcomes as f64;
@@ -1110,6 +1118,54 @@ mod tests {
                     .all(|f| f.as_ref().is_some_and(|c| c.factor(0) > 0.0))
         );
         assert!(e.forecast().unwrap().calibrated);
+    }
+
+    /// Three weeks of an hourly daily cycle with a weekend lift of 5% in noise of ±8%: the
+    /// period test cannot confirm the week from one cycle against two, so it is left to the
+    /// backtest, which fits it in. The week ahead is then forecast with the lift: its error
+    /// is well below that of the same engine held to the day alone (what was fitted before).
+    #[test]
+    fn a_week_too_weak_to_confirm_in_a_short_history_is_weighed_by_the_backtest() {
+        let value = |i: usize| {
+            let h = (i % 24) as f64 / 24.0 * std::f64::consts::TAU;
+            let weekend = if (i / 24) % 7 >= 5 { 1.05 } else { 1.0 };
+            (500.0 + 100.0 * h.sin()) * weekend * (1.0 + 0.16 * (noise(i) - 0.5))
+        };
+        let history = hourly(24 * 21, value);
+        let values: Vec<f64> = history.iter().map(|p| p.value).collect();
+        let prepared = prepare(&values, 3600, None).unwrap();
+        assert_eq!(
+            (prepared.periods.as_slice(), prepared.unconfirmed.as_slice()),
+            (&[24][..], &[168][..])
+        );
+        let truth: Vec<f64> = (24 * 21..24 * 28)
+            .map(|i| {
+                let h = (i % 24) as f64 / 24.0 * std::f64::consts::TAU;
+                (500.0 + 100.0 * h.sin()) * if (i / 24) % 7 >= 5 { 1.05 } else { 1.0 }
+            })
+            .collect();
+        let mae = |periods: Option<Vec<usize>>| {
+            let settings = EngineSettings {
+                periods,
+                horizon_secs: 7 * 86_400,
+                ..EngineSettings::default()
+            };
+            let mut e = SeriesEngine::new(Arc::new(settings), 3600);
+            e.ingest(&history, i64::MAX);
+            let sel = e.selection().expect("a backtest ran").clone();
+            let point = &e.forecast().unwrap().bands[0].point;
+            let mae = point
+                .iter()
+                .zip(&truth)
+                .map(|(f, t)| (f - t).abs())
+                .sum::<f64>()
+                / 168.0;
+            (mae, sel)
+        };
+        let (weighed, sel) = mae(None);
+        let (day_only, _) = mae(Some(vec![24]));
+        assert_eq!(sel.fit_periods, vec![24, 168], "{sel:?}");
+        assert!(weighed < 0.7 * day_only, "{weighed} against {day_only}");
     }
 
     #[test]

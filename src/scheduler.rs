@@ -727,70 +727,79 @@ mod tests {
         Arc::new(Metrics::new(&["channel".into()], 100).unwrap())
     }
 
-    /// The demo's twelve channels through one cycle: the injected outage, spike and level
-    /// shift become stored events with their severity's score, the rest stays quiet, and the
-    /// cross-channel detector runs across the channels.
+    /// The demo's twelve channels through one cycle, for four draws of the demo: the injected
+    /// outage, spike and level shift become stored events with their severity's score, the
+    /// rest stays quiet, and the cross-channel detector runs across the channels.
     #[tokio::test]
     async fn a_cycle_stores_anomaly_points_and_events_for_what_was_injected() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let spec = DemoSpec::new(7, 12, NOW);
-        let injected = spec.injected();
-        let source = Arc::new(DemoSource::new(spec, 28 * 86_400));
-        let metrics = test_metrics();
-        let mut sched = test_scheduler(
-            source,
-            &store,
-            metrics.clone(),
-            Arc::new(ManualClock::new(NOW)),
-            EngineSettings::default(),
-            9 * 86_400,
-        );
-        let report = sched.cycle(&CancellationToken::new()).await;
-        assert!(report.anomalies > 0, "{report:?}");
+        const SEEDS: std::ops::RangeInclusive<u64> = 5..=8;
+        let mut false_alarms = Vec::new();
+        for seed in SEEDS {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(dir.path()).unwrap();
+            let spec = DemoSpec::new(seed, 12, NOW);
+            let injected = spec.injected();
+            let source = Arc::new(DemoSource::new(spec, 28 * 86_400));
+            let mut sched = test_scheduler(
+                source,
+                &store,
+                test_metrics(),
+                Arc::new(ManualClock::new(NOW)),
+                EngineSettings::default(),
+                9 * 86_400,
+            );
+            let report = sched.cycle(&CancellationToken::new()).await;
+            assert!(report.anomalies > 0, "seed {seed}: {report:?}");
 
-        let points = store.anomalies(0, i64::MAX, 0.0, 1_000_000).unwrap();
-        assert!(
-            points.len() >= 12 * 8 * 24,
-            "every scored observation is stored: {}",
-            points.len()
-        );
-        assert!(points
-            .iter()
-            .any(|p| p.record.detector == cross::NAME && p.record.score > 0.0));
+            let points = store.anomalies(0, i64::MAX, 0.0, 1_000_000).unwrap();
+            assert!(
+                points.len() >= 12 * 8 * 24,
+                "seed {seed}: every scored observation is stored: {}",
+                points.len()
+            );
+            assert!(points
+                .iter()
+                .any(|p| p.record.detector == cross::NAME && p.record.score > 0.0));
 
-        let events = store.events(0, i64::MAX, 0.0, 10_000).unwrap();
-        let overlaps = |e: &crate::store::StoredEvent, i: &crate::source::demo::Injected| {
-            e.key.to_string() == format!("channel={}", i.channel)
-                && e.start < i.end
-                && e.end >= i.start
-        };
-        for i in &injected {
-            let found = events.iter().find(|e| overlaps(e, i));
-            let Some(e) = found else {
-                panic!("no event for {i:?}; events: {events:?}");
+            let events = store.events(0, i64::MAX, 0.0, 10_000).unwrap();
+            let overlaps = |e: &crate::store::StoredEvent, i: &crate::source::demo::Injected| {
+                e.key.to_string() == format!("channel={}", i.channel)
+                    && e.start < i.end
+                    && e.end >= i.start
             };
-            if i.kind != AnomalyKind::LevelShift {
-                assert!(
-                    e.start <= i.start + 3600,
-                    "{:?} seen within its first hour: {e:?}",
-                    i.kind
-                );
+            for i in &injected {
+                let found = events.iter().find(|e| overlaps(e, i));
+                let Some(e) = found else {
+                    panic!("seed {seed}: no event for {i:?}; events: {events:?}");
+                };
+                if i.kind != AnomalyKind::LevelShift {
+                    assert!(
+                        e.start <= i.start + 3600,
+                        "seed {seed}: {:?} seen within its first hour: {e:?}",
+                        i.kind
+                    );
+                }
             }
+            let outage = events
+                .iter()
+                .find(|e| overlaps(e, &injected[0]))
+                .expect("checked above");
+            assert!(
+                outage.peak >= 3.0,
+                "seed {seed}: an outage is critical: {outage:?}"
+            );
+            false_alarms.extend(
+                events
+                    .into_iter()
+                    .filter(|e| !injected.iter().any(|i| overlaps(e, i))),
+            );
         }
-        let outage = events
-            .iter()
-            .find(|e| overlaps(e, &injected[0]))
-            .expect("checked above");
-        assert!(outage.peak >= 3.0, "an outage is critical: {outage:?}");
-        let false_alarms: Vec<_> = events
-            .iter()
-            .filter(|e| !injected.iter().any(|i| overlaps(e, i)))
-            .collect();
-        // Twelve channels over nine days with 4% noise: about one warning a month per channel.
+        // Twelve channels over nine days with 4% noise: about one warning a month per
+        // channel, 4 per draw (one draw alone varies from 0 to 5).
+        let draws = SEEDS.count();
         assert!(
-            false_alarms.len() <= 4,
-            "{} events on clean channels: {false_alarms:?}",
+            false_alarms.len() <= 4 * draws,
+            "{} events on clean channels in {draws} draws: {false_alarms:?}",
             false_alarms.len()
         );
     }

@@ -639,12 +639,17 @@ fn backtest_reports_every_model_and_the_auto_choice() {
         String::from_utf8_lossy(&out.stderr)
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let models: Vec<&str> = v["models"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["model"].as_str().unwrap())
-        .collect();
+    // A daily cycle alone: the week is not confirmed, so every model also runs with it.
+    assert_eq!(v["periods"], serde_json::json!([24]));
+    assert_eq!(v["unconfirmed_periods"], serde_json::json!([168]));
+    let rows = v["models"].as_array().unwrap();
+    let with = |periods: serde_json::Value| -> Vec<&str> {
+        rows.iter()
+            .filter(|m| m["periods"] == periods)
+            .map(|m| m["model"].as_str().unwrap())
+            .collect()
+    };
+    let models = with(serde_json::json!([24]));
     assert_eq!(
         models,
         vec![
@@ -657,18 +662,21 @@ fn backtest_reports_every_model_and_the_auto_choice() {
             "naive"
         ]
     );
-    for m in v["models"].as_array().unwrap() {
+    let weekly = with(serde_json::json!([24, 168]));
+    assert!(weekly.contains(&"mstl_ets"), "{weekly:?}");
+    assert_eq!(models.len() + weekly.len(), rows.len());
+    for m in rows {
         for k in ["mase", "rmae", "coverage", "fit_ms"] {
             assert!(m[k].as_f64().is_some_and(f64::is_finite), "{k} of {m}");
         }
     }
-    let naive = v["models"]
-        .as_array()
-        .unwrap()
+    // rMAE is relative to the seasonal naive forecast of the longest period tried.
+    let naive = rows
         .iter()
-        .find(|m| m["model"] == "seasonal_naive")
+        .find(|m| m["model"] == "seasonal_naive" && m["periods"] == serde_json::json!([24, 168]))
         .unwrap();
     assert!((naive["rmae"].as_f64().unwrap() - 1.0).abs() < 1e-9);
+    assert!(v["auto_periods"].is_array());
     assert!(models.contains(&v["auto"].as_str().unwrap()));
     let table = viewcast(
         &[

@@ -11,6 +11,9 @@ use crate::series::supported_periods;
 #[derive(Debug, Clone)]
 pub struct Score {
     pub model: &'static str,
+    /// The periods the model was fitted with: the history's, or those and its unconfirmed
+    /// ones (see [`History::unconfirmed`]).
+    pub periods: Vec<usize>,
     /// MAE scaled by the in-sample MAE of the seasonal naive forecast: the median over the
     /// folds, so one unusual fold (a holiday week) does not decide the choice alone.
     pub mase: f64,
@@ -194,6 +197,9 @@ pub struct History<'a> {
     pub y: &'a [f64],
     pub observed: &'a [f64],
     pub periods: &'a [usize],
+    /// Periods the data did not confirm but may hold (see
+    /// [`crate::series::unconfirmed_periods`]): every model is also fitted with them.
+    pub unconfirmed: &'a [usize],
 }
 
 impl<'a> History<'a> {
@@ -203,13 +209,33 @@ impl<'a> History<'a> {
             y,
             observed: y,
             periods,
+            unconfirmed: &[],
         }
+    }
+
+    /// The period sets models are fitted with: the confirmed periods, and those with the
+    /// unconfirmed ones added when there are any.
+    pub fn variants(&self) -> Vec<Vec<usize>> {
+        let mut out = vec![self.periods.to_vec()];
+        if !self.unconfirmed.is_empty() {
+            let mut all: Vec<usize> = self
+                .periods
+                .iter()
+                .chain(self.unconfirmed)
+                .copied()
+                .collect();
+            all.sort_unstable();
+            out.push(all);
+        }
+        out
     }
 }
 
 /// Evaluates `models` on `history` (list an ensemble after its members to reuse their
-/// forecasts), calling `progress(done, total)` after each model's fit on each fold. Models
-/// that fail on a fold are left out.
+/// forecasts), each with every period set of [`History::variants`], calling
+/// `progress(done, total)` after each fit on each fold. Folds and scale are the same for
+/// every variant (set by all the periods), so their scores compare. Models that fail on a
+/// fold are left out.
 pub fn evaluate(
     history: History,
     horizon: usize,
@@ -221,31 +247,43 @@ pub fn evaluate(
     let History {
         y,
         observed: actual,
-        periods,
+        ..
     } = history;
-    let longest = periods.iter().max().copied().unwrap_or(1);
-    let shortest = periods.iter().min().copied().unwrap_or(1);
+    let variants = history.variants();
+    let all = variants.last().map(Vec::as_slice).unwrap_or_default();
+    let longest = all.iter().max().copied().unwrap_or(1);
+    let shortest = all.iter().min().copied().unwrap_or(1);
     let levels = CycleLevels::new(y, longest);
-    let os: Vec<usize> = origins(y.len(), horizon, folds.count, min_train(periods))
+    let os: Vec<usize> = origins(y.len(), horizon, folds.count, min_train(all))
         .into_iter()
         .filter(|&o| !folds.straddled(o, horizon))
         .filter(|&o| !levels.lasting_change_within(o, horizon, shortest))
         .collect();
     let z95 = z_for_level(95.0);
     let mut naive_mae = Vec::new();
-    let mut accs: Vec<Acc> = models
+    // One accumulator per (period set, model).
+    let runs: Vec<(usize, &'static str)> = (0..variants.len())
+        .flat_map(|v| models.iter().map(move |m| (v, *m)))
+        .collect();
+    let mut accs: Vec<Acc> = runs
         .iter()
         .map(|_| Acc {
             scores: vec![Vec::new(); horizon],
             ..Acc::default()
         })
         .collect();
-    let total = os.len() * models.len();
+    let total = os.len() * runs.len();
     let mut done = 0;
     for &o in &os {
         let (train, test) = (&y[..o], &actual[o..o + horizon]);
-        let p = supported_periods(periods.iter().copied(), train.len());
-        let m = p.iter().max().copied().unwrap_or(1);
+        let fold_periods: Vec<Vec<usize>> = variants
+            .iter()
+            .map(|v| supported_periods(v.iter().copied(), train.len()))
+            .collect();
+        let m = fold_periods
+            .last()
+            .and_then(|p| p.iter().max().copied())
+            .unwrap_or(1);
         let scale = naive_scale(train, m);
         let mae_of = |f: &[f64]| {
             test.iter().zip(f).map(|(a, b)| (a - b).abs()).sum::<f64>() / horizon as f64
@@ -254,9 +292,9 @@ pub fn evaluate(
             .map(|h| train[train.len() - m + (h % m)])
             .collect();
         naive_mae.push(mae_of(&naive));
-        let mut fold_preds: std::collections::HashMap<&str, Prediction> =
+        let mut fold_preds: std::collections::HashMap<(usize, &str), Prediction> =
             std::collections::HashMap::new();
-        for (name, acc) in models.iter().zip(accs.iter_mut()) {
+        for (&(v, name), acc) in runs.iter().zip(accs.iter_mut()) {
             if acc.failed {
                 continue;
             }
@@ -264,14 +302,17 @@ pub fn evaluate(
             // The ensemble is the mean of two members already evaluated on this fold: reuse
             // their forecasts rather than fit them again.
             let [first, second] = Ensemble::MEMBERS;
-            let pred: Option<Prediction> =
-                match (*name, fold_preds.get(first), fold_preds.get(second)) {
-                    ("ensemble", Some(a), Some(b)) => Some(mean_of(a, b)),
-                    _ => by_name(name)
-                        .ok()
-                        .and_then(|f| f.fit(train, &p).ok())
-                        .and_then(|f| predict(f.as_ref(), horizon, 95.0, non_negative).ok()),
-                };
+            let pred: Option<Prediction> = match (
+                name,
+                fold_preds.get(&(v, first)),
+                fold_preds.get(&(v, second)),
+            ) {
+                ("ensemble", Some(a), Some(b)) => Some(mean_of(a, b)),
+                _ => by_name(name)
+                    .ok()
+                    .and_then(|f| f.fit(train, &fold_periods[v]).ok())
+                    .and_then(|f| predict(f.as_ref(), horizon, 95.0, non_negative).ok()),
+            };
             acc.ms += t.elapsed().as_secs_f64() * 1e3;
             done += 1;
             progress(done, total);
@@ -289,16 +330,16 @@ pub fn evaluate(
                     .max(1e-9 * pred.point[h].abs().max(1.0));
                 acc.scores[h].push((actual - pred.point[h]).abs() / (half / z95));
             }
-            fold_preds.insert(name, pred);
+            fold_preds.insert((v, name), pred);
         }
     }
     let naive_total: f64 = naive_mae.iter().sum();
-    models
-        .iter()
+    runs.iter()
         .zip(accs)
         .filter(|(_, acc)| !acc.failed && !acc.mase.is_empty())
-        .map(|(name, acc)| Score {
+        .map(|(&(v, name), acc)| Score {
             model: name,
+            periods: variants[v].clone(),
             mase: median(&acc.mase),
             rmae: acc.mae.iter().sum::<f64>() / naive_total.max(1e-12),
             coverage: acc.inside as f64 / acc.total.max(1) as f64,
