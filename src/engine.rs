@@ -69,6 +69,8 @@ impl Default for EngineSettings {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ForecastSet {
     pub model: String,
+    /// The seasonal periods the model was fitted with.
+    pub periods: Vec<usize>,
     /// The last observation the model saw.
     pub through: i64,
     pub step: i64,
@@ -105,6 +107,7 @@ impl ForecastSet {
                 })
                 .collect(),
             model: self.model.clone(),
+            periods: self.periods.clone(),
             ..*self
         }
     }
@@ -493,10 +496,12 @@ impl SeriesEngine {
             None => (self.settings.model.clone(), periods.clone()),
         };
         // The chosen model first; if it fails now, the fallback chain of `auto`.
-        let fitted = model::fit(&spec, y, &fit_periods).or_else(|e| {
+        let mut used = fit_periods;
+        let fitted = model::fit(&spec, y, &used).or_else(|e| {
             if spec == ModelSpec::Auto {
                 Err(e)
             } else {
+                used = periods.clone();
                 model::fit(&ModelSpec::Auto, y, periods)
             }
         });
@@ -527,6 +532,7 @@ impl SeriesEngine {
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(ForecastSet {
                 model: fit.model.to_string(),
+                periods: used,
                 through,
                 step: self.step,
                 bands,

@@ -37,7 +37,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS series (
     key TEXT PRIMARY KEY, tags TEXT NOT NULL, status TEXT NOT NULL, reason TEXT, model TEXT,
     step INTEGER NOT NULL, last_point INTEGER, last_fit INTEGER, scored_through INTEGER,
-    generated_at INTEGER, fit_through INTEGER, backtest_mase REAL);
+    generated_at INTEGER, fit_through INTEGER, backtest_mase REAL, periods TEXT);
 CREATE TABLE IF NOT EXISTS forecast (
     key TEXT NOT NULL, level REAL NOT NULL, time INTEGER NOT NULL,
     yhat REAL NOT NULL, lower REAL NOT NULL, upper REAL NOT NULL,
@@ -62,6 +62,25 @@ pub struct SeriesRow {
     pub key: SeriesKey,
     pub state: SeriesState,
     pub generated_at: Option<i64>,
+    /// The seasonal periods of the latest forecast's model (empty before one, or for none).
+    pub periods: Vec<usize>,
+}
+
+/// Periods as stored: `24,168`.
+fn periods_text(periods: &[usize]) -> String {
+    periods
+        .iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Stored periods back (what does not parse, e.g. from a hand-edited store, is left out).
+fn parse_periods(text: Option<&str>) -> Vec<usize> {
+    text.unwrap_or_default()
+        .split(',')
+        .filter_map(|p| p.trim().parse().ok())
+        .collect()
 }
 
 /// A stored forecast with when it was made.
@@ -118,6 +137,7 @@ impl Store {
         // Stores made before `backtest_mase` existed gain the column (an error here only means
         // it is already there).
         let _ = writer.execute("ALTER TABLE series ADD COLUMN backtest_mase REAL", []);
+        let _ = writer.execute("ALTER TABLE series ADD COLUMN periods TEXT", []);
         let reader = Connection::open(&path).map_err(err)?;
         reader
             .execute_batch("PRAGMA busy_timeout=5000;")
@@ -181,7 +201,7 @@ impl Store {
                        last_point=excluded.last_point, last_fit=excluded.last_fit, scored_through=excluded.scored_through,
                        backtest_mase=COALESCE(excluded.backtest_mase, series.backtest_mase)",
                 )?;
-                let mut set_gen = tx.prepare_cached("UPDATE series SET generated_at = ?2, fit_through = ?3, model = ?4 WHERE key = ?1")?;
+                let mut set_gen = tx.prepare_cached("UPDATE series SET generated_at = ?2, fit_through = ?3, model = ?4, periods = ?5 WHERE key = ?1")?;
                 let mut clear = tx.prepare_cached("DELETE FROM forecast WHERE key = ?1")?;
                 let mut ins_f = tx.prepare_cached("INSERT INTO forecast (key, level, time, yhat, lower, upper) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?;
                 let mut ins_a = tx.prepare_cached(
@@ -197,7 +217,7 @@ impl Store {
                     let st = &s.state;
                     upsert.execute(params![key, tags, st.status.as_str(), st.reason, st.model, st.step, st.last_point, st.last_fit, st.scored_through, st.backtest_mase])?;
                     if let Some(f) = &s.forecast {
-                        set_gen.execute(params![key, out.generated_at, f.through, f.model])?;
+                        set_gen.execute(params![key, out.generated_at, f.through, f.model, periods_text(&f.periods)])?;
                         clear.execute([&key])?;
                         for b in &f.bands {
                             for i in 0..b.point.len() {
@@ -257,7 +277,7 @@ impl Store {
     pub fn series(&self) -> Result<Vec<SeriesRow>> {
         self.with_reader(|c| {
             let mut st = c.prepare_cached(
-                "SELECT tags, status, reason, model, step, last_point, last_fit, scored_through, generated_at, backtest_mase
+                "SELECT tags, status, reason, model, step, last_point, last_fit, scored_through, generated_at, backtest_mase, periods
                  FROM series ORDER BY key",
             )?;
             let rows = st.query_map([], |r| {
@@ -276,6 +296,7 @@ impl Store {
                         backtest_mase: r.get(9)?,
                     },
                     generated_at: r.get(8)?,
+                    periods: parse_periods(r.get::<_, Option<String>>(10)?.as_deref()),
                 })
             })?;
             rows.collect()
@@ -286,14 +307,15 @@ impl Store {
     pub fn forecast(&self, key: &SeriesKey) -> Result<Option<StoredForecast>> {
         let k = key.to_string();
         self.with_reader(|c| {
-            let head: Option<(i64, i64, String, i64)> = c
+            let head: Option<(i64, i64, String, i64, Option<String>)> = c
                 .query_row(
-                    "SELECT generated_at, fit_through, model, step FROM series WHERE key = ?1 AND generated_at IS NOT NULL",
+                    "SELECT generated_at, fit_through, model, step, periods FROM series WHERE key = ?1 AND generated_at IS NOT NULL",
                     [&k],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get::<_, Option<String>>(4)?)),
                 )
                 .optional()?;
-            let Some((generated_at, through, model, step)) = head else { return Ok(None) };
+            let Some((generated_at, through, model, step, periods)) = head else { return Ok(None) };
+            let periods = parse_periods(periods.as_deref());
             let mut st = c.prepare_cached("SELECT level, yhat, lower, upper FROM forecast WHERE key = ?1 ORDER BY level, time")?;
             let mut bands: Vec<Prediction> = Vec::new();
             let mut rows = st.query([&k])?;
@@ -308,7 +330,7 @@ impl Store {
                     b.upper.push(r.get(3)?);
                 }
             }
-            Ok(Some(StoredForecast { generated_at, set: ForecastSet { model, through, step, bands, calibrated: true } }))
+            Ok(Some(StoredForecast { generated_at, set: ForecastSet { model, periods, through, step, bands, calibrated: true } }))
         })
     }
 
@@ -524,6 +546,7 @@ mod tests {
                 },
                 forecast: Some(ForecastSet {
                     model: "mstl_ets".into(),
+                    periods: vec![24, 168],
                     through: 7200,
                     step: 3600,
                     bands: vec![band(80.0), band(95.0)],
@@ -564,6 +587,7 @@ mod tests {
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].state.model.as_deref(), Some("mstl_ets"));
         assert_eq!(rows[0].state.backtest_mase, Some(0.8));
+        assert_eq!(rows[0].periods, vec![24, 168]);
         let f = s.forecast(&rows[0].key).unwrap().unwrap();
         assert_eq!(f.generated_at, 1000);
         assert_eq!(f.set, output().series[0].forecast.clone().unwrap());

@@ -244,6 +244,7 @@ async fn series(State(s): State<AppState>, RawQuery(q): RawQuery) -> Result<Resp
                 "key": r.key.to_string(),
                 "tags": r.key.tags(),
                 "model": r.state.model,
+                "periods": r.periods,
                 "status": r.state.status.as_str(),
                 "reason": r.state.reason,
                 "last_point": r.state.last_point.map(rfc3339),
@@ -618,7 +619,10 @@ mod tests {
         assert!(
             series
                 .iter()
-                .all(|s| s["backtest_mase"].as_f64().is_some_and(|m| m > 0.0)),
+                .all(|s| s["backtest_mase"].as_f64().is_some_and(|m| m > 0.0)
+                    && s["periods"]
+                        .as_array()
+                        .is_some_and(|p| p.contains(&24.into()))),
             "{series:?}"
         );
         // Two days were scored: each series tells how often its 99% interval held.

@@ -29,7 +29,7 @@ pub const ROUTES: &[RouteDoc] = &[
     RouteDoc {
         method: "get",
         path: "/api/v1/series",
-        summary: "Every series: tags, model, backtest error, interval coverage, status and reason, last point, last fit",
+        summary: "Every series: tags, model, its seasonal periods, backtest error, interval coverage, status and reason, last point, last fit",
         params: &[],
         tag_filters: true,
         responses: &[("200", "{\"series\": [...]}"), ERRORS[0], ERRORS[1]],

@@ -300,6 +300,7 @@ mod tests {
                 state: SeriesState::new(Status::Ok, 3600),
                 forecast: Some(ForecastSet {
                     model: "mstl_ets".into(),
+                    periods: vec![24, 168],
                     through: 0,
                     step: 3600,
                     bands: vec![Prediction {
