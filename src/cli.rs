@@ -763,11 +763,7 @@ fn list(periods: &[usize]) -> String {
     if periods.is_empty() {
         return "-".into();
     }
-    periods
-        .iter()
-        .map(usize::to_string)
-        .collect::<Vec<_>>()
-        .join(",")
+    crate::series::periods_text(periods)
 }
 
 /// A one-line progress bar on stderr, drawn only when stderr is a terminal.

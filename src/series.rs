@@ -441,6 +441,15 @@ pub fn log_if_positive(y: &[f64]) -> Vec<f64> {
 /// counts would overflow.
 pub const MAX_PERIOD: usize = 10_000_000;
 
+/// Periods as `24,168` (as `--period` takes them and the store keeps them).
+pub fn periods_text(periods: &[usize]) -> String {
+    periods
+        .iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// Whether `p` steps is a period a user may give: between 2 and [`MAX_PERIOD`].
 pub fn valid_period(p: usize) -> bool {
     (2..=MAX_PERIOD).contains(&p)

@@ -66,15 +66,6 @@ pub struct SeriesRow {
     pub periods: Vec<usize>,
 }
 
-/// Periods as stored: `24,168`.
-fn periods_text(periods: &[usize]) -> String {
-    periods
-        .iter()
-        .map(usize::to_string)
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
 /// Stored periods back (what does not parse, e.g. from a hand-edited store, is left out).
 fn parse_periods(text: Option<&str>) -> Vec<usize> {
     text.unwrap_or_default()
@@ -217,7 +208,7 @@ impl Store {
                     let st = &s.state;
                     upsert.execute(params![key, tags, st.status.as_str(), st.reason, st.model, st.step, st.last_point, st.last_fit, st.scored_through, st.backtest_mase])?;
                     if let Some(f) = &s.forecast {
-                        set_gen.execute(params![key, out.generated_at, f.through, f.model, periods_text(&f.periods)])?;
+                        set_gen.execute(params![key, out.generated_at, f.through, f.model, crate::series::periods_text(&f.periods)])?;
                         clear.execute([&key])?;
                         for b in &f.bands {
                             for i in 0..b.point.len() {
