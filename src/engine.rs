@@ -8,7 +8,7 @@ use std::time::Instant;
 use crate::detect::events::{Event, EventRules, EventTracker};
 use crate::detect::{DetectorSet, Expected, Verdict};
 use crate::model::{self, backtest, ModelError, ModelSpec, Prediction};
-use crate::series::{infer_periods, prepare, Point};
+use crate::series::{infer_periods, prepare_with, KnownEvents, Point};
 
 /// How every series is modelled; built from the config or the command line.
 #[derive(Debug, Clone)]
@@ -166,6 +166,15 @@ pub struct Ingested {
     pub replayed: Vec<Evaluated>,
 }
 
+/// What the last one-off event search found: when it ran (the last observation it saw), with
+/// which periods, and where (start and end times, end exclusive).
+#[derive(Debug, Clone)]
+struct OneOffs {
+    at: i64,
+    periods: Vec<usize>,
+    spans: Vec<(i64, i64)>,
+}
+
 /// The state of one series.
 #[derive(Debug)]
 pub struct SeriesEngine {
@@ -192,6 +201,8 @@ pub struct SeriesEngine {
     forecast: Option<ForecastSet>,
     detectors: DetectorSet,
     selection: Option<Selection>,
+    /// The one-off events the last search found.
+    one_offs: Option<OneOffs>,
     events: EventTracker,
     /// Points kept for fitting: derived once from the settings and the step.
     window: usize,
@@ -220,6 +231,7 @@ impl SeriesEngine {
             forecast: None,
             detectors,
             selection: None,
+            one_offs: None,
             events: EventTracker::new(event_rules),
         }
     }
@@ -458,9 +470,44 @@ impl SeriesEngine {
         };
         let n = self.window_points();
         let tail = &self.fit_values[self.fit_values.len().saturating_sub(n)..];
-        let Some(prepared) = prepare(tail, self.step, self.settings.periods.as_deref()) else {
+        // One-off events are searched for as often as the model is chosen: in between, the
+        // last search's are taken out again (new outages are pulled back to their interval
+        // as they are flagged, see `fit_value`). The search is most of a refit's cost.
+        let step = self.step;
+        let tail_start = self.start + (self.fit_values.len() - tail.len()) as i64 * step;
+        let known = self
+            .one_offs
+            .as_ref()
+            .filter(|o| through - o.at < self.settings.select_every_secs)
+            .map(|o| KnownEvents {
+                periods: o.periods.clone(),
+                ranges: o
+                    .spans
+                    .iter()
+                    .filter(|(_, end)| *end > tail_start)
+                    .map(|&(start, end)| {
+                        let index = |t: i64| ((t - tail_start).max(0) / step) as usize;
+                        index(start)..index(end)
+                    })
+                    .collect(),
+            });
+        let periods_given = self.settings.periods.as_deref();
+        let Some(prepared) = prepare_with(tail, step, periods_given, known.as_ref()) else {
             return;
         };
+        if prepared.searched {
+            let at = |i: usize| tail_start + i as i64 * step;
+            let spans = prepared
+                .events
+                .iter()
+                .map(|r| (at(r.start), at(r.end)))
+                .collect();
+            self.one_offs = Some(OneOffs {
+                at: through,
+                periods: prepared.periods.clone(),
+                spans,
+            });
+        }
         let (y, periods) = (&prepared.y, &prepared.periods);
         let horizon = self.horizon_steps();
         // The forecast reaches at least as far as replays go between refits, so that a
@@ -1139,7 +1186,7 @@ mod tests {
         };
         let history = hourly(24 * 21, value);
         let values: Vec<f64> = history.iter().map(|p| p.value).collect();
-        let prepared = prepare(&values, 3600, None).unwrap();
+        let prepared = crate::series::prepare(&values, 3600, None).unwrap();
         assert_eq!(
             (prepared.periods.as_slice(), prepared.unconfirmed.as_slice()),
             (&[24][..], &[168][..])
@@ -1172,6 +1219,53 @@ mod tests {
         let (day_only, _) = mae(Some(vec![24]));
         assert_eq!(sel.fit_periods, vec![24, 168], "{sel:?}");
         assert!(weighed < 0.7 * day_only, "{weighed} against {day_only}");
+    }
+
+    /// The one-off event search runs as often as the model is chosen: a refit in between
+    /// takes out the events the last search found (the outage stays out of the forecast)
+    /// without searching again, and a refit once a choice is due searches anew.
+    #[test]
+    fn refits_between_model_choices_reuse_the_events_found() {
+        let outage = 24 * 32 + 10..24 * 32 + 16;
+        let value = |i: usize| {
+            if outage.contains(&i) {
+                0.05 * shape(i)
+            } else {
+                shape(i)
+            }
+        };
+        let all = hourly(24 * 44, value);
+        let mut e = SeriesEngine::new(Arc::new(EngineSettings::default()), 3600);
+        e.ingest(&all[..24 * 36], i64::MAX);
+        let OneOffs { at, spans, .. } = e.one_offs.clone().expect("searched on the first fit");
+        let outage_ts = (outage.start as i64 * 3600, outage.end as i64 * 3600);
+        assert!(
+            spans
+                .iter()
+                .any(|&(a, b)| a <= outage_ts.0 && b >= outage_ts.1),
+            "{spans:?}"
+        );
+        let width = |e: &SeriesEngine| {
+            let b = e.forecast().unwrap().band(95.0).unwrap();
+            (0..b.point.len())
+                .map(|i| b.upper[i] - b.lower[i])
+                .sum::<f64>()
+                / b.point.len() as f64
+        };
+        let searched = width(&e);
+        // A day later: reused, not searched, and the interval as narrow.
+        e.ingest(&all[24 * 36..24 * 37], i64::MAX);
+        assert!(e.refit_now().refitted);
+        assert_eq!(e.one_offs.as_ref().unwrap().at, at, "no new search");
+        assert!(
+            width(&e) < 1.2 * searched,
+            "{} against {searched}",
+            width(&e)
+        );
+        // A week after the search: searched again.
+        e.ingest(&all[24 * 37..], i64::MAX);
+        assert!(e.refit_now().refitted);
+        assert!(e.one_offs.as_ref().unwrap().at > at);
     }
 
     #[test]

@@ -143,6 +143,20 @@ pub struct Prepared {
     /// did not confirm but which a confirmed period divides (the week of a confirmed day):
     /// the backtest weighs them (see [`unconfirmed_periods`]).
     pub unconfirmed: Vec<usize>,
+    /// The one-off events taken out (indices into `y`).
+    pub events: Vec<std::ops::Range<usize>>,
+    /// Whether they were searched for (else a recent search's were reused: see
+    /// [`KnownEvents`]).
+    pub searched: bool,
+}
+
+/// One-off events a recent search found, to take out again instead of searching anew:
+/// reused only while the periods are those they were found with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KnownEvents {
+    pub periods: Vec<usize>,
+    /// Indices into the values being prepared.
+    pub ranges: Vec<std::ops::Range<usize>>,
 }
 
 impl Prepared {
@@ -169,6 +183,17 @@ impl Prepared {
 /// [`crate::model::mstl::one_off_events`]), which are then filled like gaps. None when no
 /// value is finite.
 pub fn prepare(values: &[f64], step: i64, given: Option<&[usize]>) -> Option<Prepared> {
+    prepare_with(values, step, given, None)
+}
+
+/// [`prepare`], taking out the `known` events (when found with the same periods) instead of
+/// searching for them: the search is a robust decomposition, most of a refit's cost.
+pub fn prepare_with(
+    values: &[f64],
+    step: i64,
+    given: Option<&[usize]>,
+    known: Option<&KnownEvents>,
+) -> Option<Prepared> {
     let mut y = interpolate(values)?;
     let (periods, unconfirmed) = match given {
         Some(p) => (supported_periods(p.iter().copied(), y.len()), Vec::new()),
@@ -182,12 +207,21 @@ pub fn prepare(values: &[f64], step: i64, given: Option<&[usize]>) -> Option<Pre
     fill_seasonal(values, &mut y, &periods);
     // One-off events (an outage, a spike) are gaps too: up to the shortest cycle long.
     let shortest = periods.iter().min().copied().unwrap_or(0);
-    let events = crate::model::mstl::one_off_events(&y, &periods, shortest);
+    let reuse = known.filter(|k| k.periods == periods);
+    let events: Vec<std::ops::Range<usize>> = match reuse {
+        Some(k) => k
+            .ranges
+            .iter()
+            .map(|r| r.start.min(y.len())..r.end.min(y.len()))
+            .filter(|r| !r.is_empty())
+            .collect(),
+        None => crate::model::mstl::one_off_events(&y, &periods, shortest),
+    };
     let mut observed = None;
     if !events.is_empty() {
         let mut holed = y.clone();
-        for e in events {
-            holed[e].fill(f64::NAN);
+        for e in &events {
+            holed[e.clone()].fill(f64::NAN);
         }
         let mut cleaned = interpolate(&holed)?;
         fill_seasonal(&holed, &mut cleaned, &periods);
@@ -198,6 +232,8 @@ pub fn prepare(values: &[f64], step: i64, given: Option<&[usize]>) -> Option<Pre
         observed,
         periods,
         unconfirmed,
+        events,
+        searched: reuse.is_none(),
     })
 }
 
@@ -575,6 +611,22 @@ mod tests {
             changed <= 12,
             "{changed} values changed for 9 hours of events"
         );
+
+        // Found events given back are taken out the same way without a search; with other
+        // periods than they were found with, they are searched for again.
+        assert!(p.searched && !p.events.is_empty());
+        let known = KnownEvents {
+            periods: p.periods.clone(),
+            ranges: p.events.clone(),
+        };
+        let again = prepare_with(&y, 3600, None, Some(&known)).unwrap();
+        assert!(!again.searched);
+        assert_eq!((&again.y, &again.events), (&p.y, &p.events));
+        let other = KnownEvents {
+            periods: vec![12],
+            ..known
+        };
+        assert!(prepare_with(&y, 3600, None, Some(&other)).unwrap().searched);
 
         let shifted: Vec<f64> = (0..n)
             .map(|i| clean[i] * if i >= n - 24 * 5 { 0.6 } else { 1.0 })
