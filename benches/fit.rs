@@ -1,6 +1,8 @@
 //! Fit + forecast timings on demo data: `cargo bench --bench fit`.
 //! Reports the median over repeated runs for each model and history length, plus the
-//! per-series refit the daemon pays (fit, calibration fit and forecasts at every level).
+//! per-series refit the daemon pays (fit, calibration fit and forecasts at every level;
+//! one-off events reused from the last search) and that search (`series::prepare`), which
+//! the daemon runs as often as it re-chooses the model.
 //! Under `cargo test` (no `--bench` flag) it runs one iteration as a smoke test.
 
 use std::sync::Arc;
@@ -57,6 +59,19 @@ fn main() {
         }
         println!(
             "{:>15} daemon refit (auto, calibrated, 3 levels), {n:>5} points: median {:.2} ms",
+            "engine",
+            median(times)
+        );
+        let mut times = Vec::new();
+        for r in 0..reps {
+            let y: Vec<f64> = data[r % data.len()].1.iter().map(|p| p.value).collect();
+            let t = Instant::now();
+            let prepared = viewcast::series::prepare(&y, 3600, None).expect("finite values");
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+            assert!(prepared.searched);
+        }
+        println!(
+            "{:>15} one-off event search (series::prepare), {n:>5} points: median {:.2} ms",
             "engine",
             median(times)
         );
