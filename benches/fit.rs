@@ -17,6 +17,17 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// The median over `reps` runs of `run(r)`, which returns the milliseconds since the
+/// `Instant` it started timing at (its setup excluded).
+fn median_ms(reps: usize, run: impl FnMut(usize) -> Instant) -> f64 {
+    median(
+        (0..reps)
+            .map(run)
+            .map(|t| t.elapsed().as_secs_f64() * 1e3)
+            .collect(),
+    )
+}
+
 fn main() {
     let bench = std::env::args().any(|a| a == "--bench");
     let reps = if bench { 30 } else { 1 };
@@ -25,24 +36,22 @@ fn main() {
     for weeks in [4usize, 16] {
         let n = weeks * 168;
         let data = spec.generate(anchor - n as i64 * 3600 + 3600, anchor);
+        let values =
+            |r: usize| -> Vec<f64> { data[r % data.len()].1.iter().map(|p| p.value).collect() };
         for name in ["mstl_ets", "seasonal_naive"] {
-            let mut times = Vec::new();
-            for r in 0..reps {
-                let y: Vec<f64> = data[r % data.len()].1.iter().map(|p| p.value).collect();
+            let ms = median_ms(reps, |r| {
+                let y = values(r);
                 let t = Instant::now();
                 let f = model::fit(&ModelSpec::Named(name), &y, &[24, 168]).expect("fit");
                 let p = model::predict(f.fitted.as_ref(), 168, 95.0, true).expect("predict");
-                times.push(t.elapsed().as_secs_f64() * 1e3);
                 assert_eq!(p.point.len(), 168);
-            }
+                t
+            });
             println!(
-                "{name:>15} fit+168-step forecast, {n:>5} hourly points: median {:.2} ms ({} runs)",
-                median(times),
-                reps
+                "{name:>15} fit+168-step forecast, {n:>5} hourly points: median {ms:.2} ms ({reps} runs)"
             );
         }
-        let mut times = Vec::new();
-        for r in 0..reps {
+        let ms = median_ms(reps, |r| {
             let mut e = SeriesEngine::new(
                 Arc::new(EngineSettings {
                     window_secs: n as i64 * 3600,
@@ -50,30 +59,25 @@ fn main() {
                 }),
                 3600,
             );
-            let pts = &data[r % data.len()].1;
-            e.ingest(pts, i64::MAX);
+            e.ingest(&data[r % data.len()].1, i64::MAX);
             let t = Instant::now();
-            let out = e.refit_now();
-            times.push(t.elapsed().as_secs_f64() * 1e3);
-            assert!(out.refitted);
-        }
+            assert!(e.refit_now().refitted);
+            t
+        });
         println!(
-            "{:>15} daemon refit (auto, calibrated, 3 levels), {n:>5} points: median {:.2} ms",
-            "engine",
-            median(times)
+            "{:>15} daemon refit (auto, calibrated, 3 levels), {n:>5} points: median {ms:.2} ms",
+            "engine"
         );
-        let mut times = Vec::new();
-        for r in 0..reps {
-            let y: Vec<f64> = data[r % data.len()].1.iter().map(|p| p.value).collect();
+        let ms = median_ms(reps, |r| {
+            let y = values(r);
             let t = Instant::now();
             let prepared = viewcast::series::prepare(&y, 3600, None).expect("finite values");
-            times.push(t.elapsed().as_secs_f64() * 1e3);
             assert!(prepared.searched);
-        }
+            t
+        });
         println!(
-            "{:>15} one-off event search (series::prepare), {n:>5} points: median {:.2} ms",
-            "engine",
-            median(times)
+            "{:>15} one-off event search (series::prepare), {n:>5} points: median {ms:.2} ms",
+            "engine"
         );
     }
 }
