@@ -473,8 +473,9 @@ impl SeriesEngine {
         // One-off events are searched for as often as the model is chosen: in between, the
         // last search's are taken out again (new outages are pulled back to their interval
         // as they are flagged, see `fit_value`). The search is most of a refit's cost.
-        let step = self.step;
-        let tail_start = self.start + (self.fit_values.len() - tail.len()) as i64 * step;
+        // Times map to indices into `tail` (the last `n` slots of the history) and back.
+        let offset = self.fit_values.len() - tail.len();
+        let index = |t: i64| self.slot(t).map_or(0, |slot| slot.saturating_sub(offset));
         let known = self
             .one_offs
             .as_ref()
@@ -484,19 +485,15 @@ impl SeriesEngine {
                 ranges: o
                     .spans
                     .iter()
-                    .filter(|(_, end)| *end > tail_start)
-                    .map(|&(start, end)| {
-                        let index = |t: i64| ((t - tail_start).max(0) / step) as usize;
-                        index(start)..index(end)
-                    })
+                    .map(|&(start, end)| index(start)..index(end))
                     .collect(),
             });
         let periods_given = self.settings.periods.as_deref();
-        let Some(prepared) = prepare_with(tail, step, periods_given, known.as_ref()) else {
+        let Some(prepared) = prepare_with(tail, self.step, periods_given, known.as_ref()) else {
             return;
         };
         if prepared.searched {
-            let at = |i: usize| tail_start + i as i64 * step;
+            let at = |i: usize| self.start + (offset + i) as i64 * self.step;
             let spans = prepared
                 .events
                 .iter()
@@ -523,8 +520,7 @@ impl SeriesEngine {
         if stale {
             // Until a new backtest is possible (e.g. just after a longer period starts to
             // apply), the previous calibration is kept.
-            // The accepted change as an index into `y` (the last `n` slots of the history).
-            let offset = self.fit_values.len() - tail.len();
+            // The accepted change as an index into `y`.
             let change = self
                 .regime_change
                 .and_then(|t| self.slot(t))
@@ -538,12 +534,11 @@ impl SeriesEngine {
                 self.selection = Some(sel);
             }
         }
-        let (spec, fit_periods) = match &self.selection {
+        let (spec, mut used) = match &self.selection {
             Some(sel) => (ModelSpec::Named(sel.model), sel.fit_periods.clone()),
             None => (self.settings.model.clone(), periods.clone()),
         };
         // The chosen model first; if it fails now, the fallback chain of `auto`.
-        let mut used = fit_periods;
         let fitted = model::fit(&spec, y, &used).or_else(|e| {
             if spec == ModelSpec::Auto {
                 Err(e)

@@ -198,9 +198,8 @@ pub fn prepare_with(
     let (periods, unconfirmed) = match given {
         Some(p) => (supported_periods(p.iter().copied(), y.len()), Vec::new()),
         None => {
-            let implied = infer_periods(step, y.len());
-            let kept = confirm_periods(&y, &implied);
-            let unconfirmed = unconfirmed_periods(&implied, &kept);
+            let kept = seasonal_periods(step, &y);
+            let unconfirmed = unconfirmed_periods(&infer_periods(step, y.len()), &kept);
             (kept, unconfirmed)
         }
     };
