@@ -468,6 +468,8 @@ impl SeriesEngine {
         let Some(through) = self.last_ts() else {
             return;
         };
+        // Timed from here: the one-off event search below is most of a refit's cost.
+        let started = Instant::now();
         let n = self.window_points();
         let tail = &self.fit_values[self.fit_values.len().saturating_sub(n)..];
         // One-off events are searched for as often as the model is chosen: in between, the
@@ -513,7 +515,6 @@ impl SeriesEngine {
         // `horizon_steps` for what is reported).
         let replay = self.settings.replay_refit_every_secs;
         let steps = horizon.max(self.steps_covering(replay));
-        let started = Instant::now();
         let stale = self.selection.as_ref().is_none_or(|s| {
             through - s.at >= self.settings.select_every_secs || s.periods != *periods
         });
