@@ -8,7 +8,11 @@ verdict (a heat wave, a holiday); 3 sets x 8 weeks says whether a change helps i
 
 Run from the project root after `cargo build --release`:
 
-    python3 benches/rolling_holdouts.py [--weeks 8] [--args "--model mstl_ets"]
+    python3 benches/rolling_holdouts.py [--weeks 8] [--daily] [--args "--model mstl_ets"]
+
+With `--daily`, each set is first summed to daily totals (complete days only) and scored on
+7-day hold-outs ending on each of the WEEKS × 7 days up to the day of the README's hold-out:
+daily data, whose only season is the week, is a different problem (`--daily --weeks 20`).
 
 Prints per set: rMAE over all weeks (total MAE / total seasonal-naive MAE), its geometric mean
 over weeks, the README's hold-out alone, 95% coverage and the interval's mean width relative to the actuals; then the mean coverage over all
@@ -21,6 +25,7 @@ import math
 import os
 import subprocess
 import sys
+import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(ROOT, '..', 'shared')
@@ -32,25 +37,51 @@ SETS = [
 ]
 
 
+def daily_totals(path, end):
+    """Sums `path` by day into a temporary CSV of complete days; returns it, its stamps and
+    the stamp of the day holding `end` (None: the last day)."""
+    days = {}
+    with open(path) as f:
+        for r in csv.DictReader(f):
+            day = days.setdefault(r['timestamp'][:10], [0.0, 0])
+            day[0] += float(r['value'])
+            day[1] += 1
+    full = max(n for _, n in days.values())
+    kept = [(d, v) for d, (v, n) in days.items() if n == full]
+    out = os.path.join(tempfile.mkdtemp(), os.path.basename(path))
+    with open(out, 'w') as f:
+        f.write('timestamp,value\n')
+        f.writelines(f'{d} 00:00:00,{v}\n' for d, v in kept)
+    return out, [f'{d} 00:00:00' for d, _ in kept], end and f'{end[:10]} 00:00:00'
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--weeks', type=int, default=8)
     ap.add_argument('--args', default='', help='extra arguments for viewcast forecast')
+    ap.add_argument('--daily', action='store_true', help='score daily totals, weeks of 7 days')
     ap.add_argument('--bin', default=os.path.join(ROOT, 'target', 'release', 'viewcast'))
     a = ap.parse_args()
     scorer = os.path.join(SHARED, 'eval', 'score_forecast.py')
     all_cov = []
     for name, h, end in SETS:
         path = os.path.join(SHARED, 'data', 'forecast', name)
-        with open(path) as f:
-            stamps = [r['timestamp'] for r in csv.DictReader(f)]
+        if a.daily:
+            path, stamps, end = daily_totals(path, end)
+            h = 7
+        else:
+            with open(path) as f:
+                stamps = [r['timestamp'] for r in csv.DictReader(f)]
         last = stamps.index(end) if end else len(stamps) - 1
+        # Daily: a hold-out week ends on every day (which weekday a week starts on changes
+        # the verdict as much as a model does), after at least four weeks to learn from.
+        stride, least = (1, 28) if a.daily else (h, 0)
         rmae, cov, width, mae, naive = [], [], [], 0.0, 0.0
-        for k in range(a.weeks):
-            if last - k * h - h < 0:
+        for k in range(a.weeks * h // stride):
+            if last - k * stride - h < least:
                 break
             cmd = [sys.executable, scorer, '--csv', path, '--horizon', str(h), '--season', str(h),
-                   '--end', stamps[last - k * h].replace(' ', 'T'),
+                   '--end', stamps[last - k * stride].replace(' ', 'T'),
                    '--cmd', f'{a.bin} forecast --input {{input}} --horizon {{h}} {a.args}']
             out = subprocess.run(cmd, capture_output=True, text=True, check=True)
             d = json.loads(out.stdout.strip().splitlines()[-1])
@@ -63,10 +94,13 @@ def main():
         geo = math.exp(sum(math.log(x) for x in rmae) / len(rmae))
         print(f'{name:20s} rMAE {mae / naive:.3f} (geometric {geo:.3f}, hold-out {rmae[0]:.3f})'
               f'  coverage {sum(cov) / len(cov):.3f} (hold-out {cov[0]:.3f})'
-              f' width {sum(width) / len(width):.3f}'
-              f'  by week: ' + ' '.join(f'{x:.2f}' for x in rmae))
+              f' width {sum(width) / len(width):.3f}', end='')
+        if a.daily:
+            print(f'  ({len(rmae)} hold-out weeks, one ending on each day)')
+            continue
+        print('  by week: ' + ' '.join(f'{x:.2f}' for x in rmae))
         print(f'{"":20s} coverage by week: ' + ' '.join(f'{x:.2f}' for x in cov))
-    print(f'mean 95% coverage over all {len(all_cov)} weeks: {sum(all_cov) / len(all_cov):.3f}')
+    print(f'mean 95% coverage over all {len(all_cov)} hold-outs: {sum(all_cov) / len(all_cov):.3f}')
 
 
 if __name__ == '__main__':
