@@ -1,6 +1,7 @@
 //! Exponential smoothing state-space models (ETS) with seasonality: error additive or
-//! multiplicative, trend none, additive or damped, season none, additive or multiplicative,
-//! chosen by AICc. augurs' ETS has no seasonal models yet, so this one is ours.
+//! multiplicative, trend none or damped (an undamped one can be run, not chosen: see
+//! [`Form::candidates`]), season none, additive or multiplicative, chosen by AICc. augurs'
+//! ETS has no seasonal models yet, so this one is ours.
 //!
 //! The recursions and the likelihood are those of Hyndman et al. (*Forecasting with
 //! Exponential Smoothing*, 2008) in the form R's `forecast::ets` and Nixtla statsforecast use;
@@ -203,16 +204,20 @@ impl Form {
     }
 
     /// The forms AICc chooses among: R's "restricted" set without multiplicative trends
-    /// (additive errors never pair with a multiplicative season), multiplicative parts only
-    /// for positive data.
+    /// (additive errors never pair with a multiplicative season) and without undamped
+    /// trends, multiplicative parts only for positive data.
+    ///
+    /// An undamped slope is carried undiminished to the end of the horizon, and AICc picks
+    /// one whenever the last days fell: after Christmas, daily taxi rides forecast a week
+    /// sliding to a quarter of their level (rMAE 2.58 against the seasonal naive forecast).
+    /// Damped, the slope fades within days: 1.29 that week; over 20 weekly hold-outs of the
+    /// daily series, `ets` 1.311 -> 1.140 and `auto` 1.261 -> 1.095, no change on the hourly
+    /// and half-hourly evaluation sets, where AICc never chose an undamped slope. (mstl_ets
+    /// leaves the slope out altogether, for the same reason.)
     pub fn candidates(seasonal: bool, positive: bool) -> Vec<Form> {
         let mut out = Vec::new();
         for error in [Kind::Additive, Kind::Multiplicative] {
-            for (trend, damped) in [
-                (Kind::None, false),
-                (Kind::Additive, false),
-                (Kind::Additive, true),
-            ] {
+            for (trend, damped) in [(Kind::None, false), (Kind::Additive, true)] {
                 for season in [Kind::None, Kind::Additive, Kind::Multiplicative] {
                     let multiplicative =
                         error == Kind::Multiplicative || season == Kind::Multiplicative;
@@ -696,6 +701,42 @@ mod tests {
         for i in 0..p.point.len() {
             assert!(p.lower[i] < p.point[i] && p.point[i] < p.upper[i]);
         }
+    }
+
+    /// Daily taxi rides through Boxing Day 2014 end on Christmas Day's slump: an undamped
+    /// slope fitted to it slid the next week's forecast to a quarter of the level, an error
+    /// 2.58 times the seasonal naive forecast's. The chosen form may follow the slump; it
+    /// must not extrapolate it for a week.
+    #[test]
+    fn a_holiday_slump_at_the_end_is_not_extrapolated_for_a_week() {
+        #[derive(Deserialize)]
+        struct Daily {
+            y: Vec<f64>,
+        }
+        let d: Daily =
+            serde_json::from_str(include_str!("../../tests/fixtures/nyc_taxi_daily.json")).unwrap();
+        // 2014-12-27 (the fixture starts on 2014-07-01), after the default fit window of
+        // 16 weeks.
+        let origin = 179;
+        let (window, test) = (&d.y[origin - 112..origin], &d.y[origin..origin + 7]);
+        // As the engine fits it: one-off events (Thanksgiving) taken out.
+        let prepared = crate::series::prepare(window, 86_400, None).unwrap();
+        assert_eq!(prepared.periods, [7]);
+        let train = &prepared.y;
+        let fit = auto_fit(train, Some(7)).unwrap();
+        let p = fit.predict(7, 95.0);
+        let mae = |f: &[f64]| f.iter().zip(test).map(|(a, b)| (a - b).abs()).sum::<f64>();
+        let ratio = mae(&p.point) / mae(&window[window.len() - 7..]);
+        assert!(
+            ratio < 1.5,
+            "{}: MAE {ratio:.2}× the seasonal naive one",
+            fit.form
+        );
+        assert!(
+            fit.form.trend == Kind::None || fit.form.damped,
+            "{} chosen",
+            fit.form
+        );
     }
 
     #[test]
