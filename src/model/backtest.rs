@@ -421,6 +421,14 @@ impl Calibration {
         })
     }
 
+    /// The same factor at every step.
+    pub fn uniform(factor: f64) -> Self {
+        Self {
+            bucket_len: 1,
+            factors: vec![factor],
+        }
+    }
+
     /// The factor for `step` (0 = one step ahead); steps past the backtest use the last one.
     pub fn factor(&self, step: usize) -> f64 {
         let b = (step / self.bucket_len.max(1)).min(self.factors.len().saturating_sub(1));

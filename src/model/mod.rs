@@ -137,6 +137,12 @@ pub trait Fitted: Send + Sync {
     fn name(&self) -> &'static str;
     /// Predicts `horizon` steps after the training data with a `level`% interval.
     fn predict(&self, horizon: usize, level: f64) -> Result<Prediction>;
+    /// How much wider than [`Fitted::predict`]'s the interval should be when no backtest
+    /// calibrates it (too short a history): 1 unless the model knows its own interval to be
+    /// too narrow. A backtest measures the raw interval, so calibrated forecasts ignore this.
+    fn uncalibrated_spread(&self) -> f64 {
+        1.0
+    }
 }
 
 /// Which model to use: a named one, or `auto`.

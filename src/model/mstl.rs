@@ -87,7 +87,12 @@ fn fit(y: &[f64], periods: &[usize], clip_sigmas: f32) -> Result<Box<dyn Fitted>
         .zip(mstl.seasonal())
         .map(|(&p, c)| c[c.len() - p..].iter().map(|&v| v as f64).collect())
         .collect();
-    Ok(Box::new(FittedMstl { level, cycles, log }))
+    Ok(Box::new(FittedMstl {
+        level,
+        cycles,
+        log,
+        spread: seasonal_spread(y.len(), periods),
+    }))
 }
 
 /// MSTL's decomposition of `y`, on the log scale when `y` is positive (the flag says so).
@@ -183,6 +188,23 @@ fn robust_limit(r: &[f32], sigmas: f32) -> f32 {
     sigmas * 1.4826 * crate::detect::robust::median_in_place(&mut a) as f32
 }
 
+/// How much the remainder understates the noise when the longest seasonal profile is an
+/// average over `k` cycles (k = the cycles of `n` points, at most its smoothing span): the
+/// profile took up 1/k of each point's noise, so the remainder's variance is (k−1)/k of it,
+/// and the profile carried forward errs by another 1/k. The interval's σ wants
+/// √((1 + 1/k) / ((k−1)/k)) = √((k+1)/(k−1)) times the remainder's: 1.73 from two weeks of
+/// history, 1.07 from the 16 weeks of the default fit window. Two weeks hold no backtest fold
+/// to calibrate the interval on (each needs two cycles before it), and there the 95%
+/// interval covered 0.80 of elecdemand's weeks (`WEEKS=2 benches/short_histories.py`).
+fn seasonal_spread(n: usize, periods: &[usize]) -> f64 {
+    let windows = seasonal_lengths(periods);
+    let Some((i, &p)) = periods.iter().enumerate().max_by_key(|(_, p)| **p) else {
+        return 1.0;
+    };
+    let k = (n / p.max(1)).min(windows[i]).max(2) as f64;
+    ((k + 1.0) / (k - 1.0)).sqrt()
+}
+
 /// A seasonal smoothing span (in cycles) far longer than any fit window: a periodic profile.
 const PERIODIC: usize = 10_001;
 
@@ -242,11 +264,17 @@ struct FittedMstl {
     cycles: Vec<Vec<f64>>,
     /// Fitted to the log of the series: forecasts are mapped back with exp.
     log: bool,
+    /// See [`seasonal_spread`].
+    spread: f64,
 }
 
 impl Fitted for FittedMstl {
     fn name(&self) -> &'static str {
         NAME
+    }
+
+    fn uncalibrated_spread(&self) -> f64 {
+        self.spread
     }
 
     fn predict(&self, horizon: usize, level: f64) -> Result<Prediction> {
@@ -342,24 +370,15 @@ mod tests {
     /// Values beyond f32's comfortable range (1e300, with an outage to 0 so that the log
     /// scale cannot bring them down) are refused before stlrs sees them: its robustness
     /// weights sorted NaNs and panicked (caught, but printed as a panic on every forecast).
+    /// Two cycles of the week: √3 (see the engine's test
+    /// `an_uncalibrated_interval_from_two_weeks_covers_the_next_one`); many: about 1.
     #[test]
-    fn values_too_large_for_f32_are_refused_before_decomposing() {
-        let mut y: Vec<f64> = (0..24 * 14)
-            .map(|i| 1e300 * (2.0 + ((i % 24) as f64).sin()))
-            .collect();
-        y[100] = 0.0;
-        for loops in [0, EVENT_ROBUST_LOOPS] {
-            match decompose(&y, &[24, 168], loops) {
-                Err(e) => assert!(e.to_string().contains("too large"), "{e}"),
-                Ok(_) => panic!("decomposed values beyond f32"),
-            }
-        }
-        assert!(one_off_events(&y, &[24, 168], 24).is_empty());
-        y[100] = 1e300;
-        assert!(
-            decompose(&y, &[24, 168], EVENT_ROBUST_LOOPS).is_ok(),
-            "log scale"
-        );
+    fn the_uncalibrated_spread_shrinks_with_the_cycles_averaged() {
+        assert!((seasonal_spread(336, &[24, 168]) - 3f64.sqrt()).abs() < 1e-12);
+        assert!((seasonal_spread(16 * 168, &[24, 168]) - (17.0f64 / 15.0).sqrt()).abs() < 1e-12);
+        // One period, smoothed over 11 cycles however long the history.
+        assert!((seasonal_spread(1000, &[7]) - (12.0f64 / 10.0).sqrt()).abs() < 1e-12);
+        assert!((seasonal_spread(20, &[7]) - 3f64.sqrt()).abs() < 1e-12);
     }
 
     #[test]
