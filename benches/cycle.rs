@@ -96,9 +96,9 @@ async fn run(n: usize) {
         retire_after: 7 * 86_400,
     };
     let clock = Arc::new(ManualClock::new(end + HOUR + 60));
-    // A daemon as started: its own source (no watermark yet), scheduler and sinks, on the
-    // shared store.
-    let start = |backfill: i64| {
+    // A daemon as started: its own source (no watermark yet), scheduler and sinks, on
+    // `store`.
+    let start = |backfill: i64, store: &Arc<Store>| {
         let source = Arc::new(InfluxSource::new(
             Backend::V1(Client::new(conn.clone()).unwrap()),
             query.clone(),
@@ -138,27 +138,46 @@ async fn run(n: usize) {
         ];
         (sched, sink)
     };
-    let (mut sched, mut sink) = start(0);
     let cancel = CancellationToken::new();
 
     println!(
         "N = {n}: loaded {} points into influxd in {load_secs:.1} s",
         n * 28 * 24
     );
-    for (label, advance, restart) in [
-        ("cold cycle (full read, fit all)", false, false),
-        ("steady cycle (1 new hour each)", true, false),
+    // A first start with the default backfill, on a store of its own: it scores (and
+    // writes) the 14 days before the latest hour. The cold cycle after it has no backfill.
+    let first_dir = tempfile::tempdir().unwrap();
+    let first_store = Store::open(first_dir.path()).unwrap();
+    let mut daemon = None;
+    // (label, one new hour first, a daemon started first with this backfill and store)
+    for (label, advance, start_with) in [
+        (
+            "first start, default backfill (score and write 14 d)",
+            false,
+            Some((14 * 86_400, &first_store)),
+        ),
+        (
+            "cold cycle (full read, fit all, no backfill)",
+            false,
+            Some((0, &store)),
+        ),
+        ("steady cycle (1 new hour each)", true, None),
         // The default backfill: the restart replays 14 days before what was scored.
-        ("restart (full read, replay 14 d, 1 new hour)", true, true),
+        (
+            "restart (full read, replay 14 d, 1 new hour)",
+            true,
+            Some((14 * 86_400, &store)),
+        ),
     ] {
         if advance {
             let next = clock.now() - 60;
             load(&influx, &spec, n, next, next);
             clock.advance(HOUR);
         }
-        if restart {
-            (sched, sink) = start(14 * 86_400);
+        if let Some((backfill, on)) = start_with {
+            daemon = Some(start(backfill, on));
         }
+        let (sched, sink) = daemon.as_mut().expect("the first scenario starts a daemon");
         let t = Instant::now();
         let r = sched.cycle(&cancel).await;
         let t_deliver = Instant::now();
