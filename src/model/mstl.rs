@@ -370,6 +370,26 @@ mod tests {
     /// Values beyond f32's comfortable range (1e300, with an outage to 0 so that the log
     /// scale cannot bring them down) are refused before stlrs sees them: its robustness
     /// weights sorted NaNs and panicked (caught, but printed as a panic on every forecast).
+    #[test]
+    fn values_too_large_for_f32_are_refused_before_decomposing() {
+        let mut y: Vec<f64> = (0..24 * 14)
+            .map(|i| 1e300 * (2.0 + ((i % 24) as f64).sin()))
+            .collect();
+        y[100] = 0.0;
+        for loops in [0, EVENT_ROBUST_LOOPS] {
+            match decompose(&y, &[24, 168], loops) {
+                Err(e) => assert!(e.to_string().contains("too large"), "{e}"),
+                Ok(_) => panic!("decomposed values beyond f32"),
+            }
+        }
+        assert!(one_off_events(&y, &[24, 168], 24).is_empty());
+        y[100] = 1e300;
+        assert!(
+            decompose(&y, &[24, 168], EVENT_ROBUST_LOOPS).is_ok(),
+            "log scale"
+        );
+    }
+
     /// Two cycles of the week: √3 (see the engine's test
     /// `an_uncalibrated_interval_from_two_weeks_covers_the_next_one`); many: about 1.
     #[test]
