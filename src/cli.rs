@@ -703,10 +703,7 @@ fn backtest_cmd(
         return Err(CliError::usage(format!("{}: {problem}", input.display())));
     }
     let used = scores.iter().map(|s| s.folds()).max().unwrap_or(0);
-    let best = scores
-        .iter()
-        .filter(|s| crate::model::auto_candidates(periods).contains(&s.model))
-        .min_by(|a, b| a.mase.total_cmp(&b.mase));
+    let best = crate::model::backtest::choose(&scores, crate::model::auto_candidates(periods));
     let auto = best.map_or("naive", |s| s.model);
     let auto_periods = best.map_or(&[][..], |s| s.periods.as_slice());
     match format {

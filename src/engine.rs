@@ -670,7 +670,8 @@ pub struct Selection {
 const MIN_CALIBRATION_OUTCOMES: usize = 40;
 
 /// Rolling-origin backtest over the last folds (each one longest cycle long, at most the
-/// horizon): `auto` takes the model with the lowest MASE, a named model is only calibrated.
+/// horizon): `auto` takes the model [`backtest::choose`] picks, a named model is only
+/// calibrated.
 /// Model intervals are often too narrow (MSTL absorbs noise into its seasonal components), so
 /// each level's interval is rescaled to cover that share of the backtest errors
 /// (split-conformal). None when the history is too short for a single fold.
@@ -709,10 +710,7 @@ fn select(
     if scores.is_empty() && shortest < longest {
         scores = run(shortest);
     }
-    let best = scores
-        .iter()
-        .filter(|s| s.mase.is_finite())
-        .min_by(|a, b| a.mase.total_cmp(&b.mase))?;
+    let best = backtest::choose(&scores, &models)?;
     let factors = settings
         .levels
         .iter()

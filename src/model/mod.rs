@@ -50,6 +50,11 @@ pub const NAMES: &[&str] = &[
 /// (The ensemble comes after its members so a backtest can reuse their forecasts.)
 pub const AUTO_CANDIDATES: &[&str] = &["mstl_ets", "seasonal_naive", "seasonal_ar", "ensemble"];
 
+/// The candidates of `auto` that average over many cycles (MSTL's seasonal components, and
+/// the ensemble, half of which is MSTL): another candidate displaces them only by beating
+/// them by more than the noise of the backtest folds (see [`backtest::choose`]).
+pub const AVERAGING_MODELS: &[&str] = &["mstl_ets", "ensemble"];
+
 /// The models `auto` chooses among when the series has no seasonal period the data supports:
 /// the last value (a random walk's best guess), or ETS without a season (a level, maybe a
 /// damped trend, by AICc), which on a noisy series that keeps to its level forecasts about
