@@ -703,7 +703,8 @@ fn backtest_cmd(
         return Err(CliError::usage(format!("{}: {problem}", input.display())));
     }
     let used = scores.iter().map(|s| s.folds()).max().unwrap_or(0);
-    let best = crate::model::backtest::choose(&scores, crate::model::auto_candidates(periods));
+    let candidates = crate::model::auto_candidates(periods);
+    let best = crate::model::backtest::choose(&scores, candidates);
     let auto = best.map_or("naive", |s| s.model);
     let auto_periods = best.map_or(&[][..], |s| s.periods.as_slice());
     match format {
@@ -750,6 +751,20 @@ fn backtest_cmd(
                 );
             }
             println!("auto would choose: {auto} (periods {})", list(auto_periods));
+            // When the one-standard-error rule overrode the lowest median, say so: the
+            // table alone would suggest the other model.
+            let lowest = scores
+                .iter()
+                .filter(|s| candidates.contains(&s.model) && s.mase.is_finite())
+                .min_by(|a, b| a.mase.total_cmp(&b.mase));
+            if let (Some(low), Some(b)) = (lowest, best) {
+                if low.model != b.model {
+                    println!(
+                        "  ({} has the lowest median MASE, but its lead over {} is within the noise of the folds)",
+                        low.model, b.model
+                    );
+                }
+            }
         }
     }
     Ok(())

@@ -616,6 +616,44 @@ fn check_config_lists_every_problem_and_exits_2() {
 }
 
 #[test]
+fn backtest_says_when_the_lowest_median_mase_leads_only_within_the_noise() {
+    // The first 60 daily totals of NYC taxi rides: over three weekly folds seasonal_ar has
+    // the lowest median MASE, but not by more than one standard error of its fold-by-fold
+    // lead over the ensemble, which `auto` keeps (model::backtest::choose).
+    let doc: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/nyc_taxi_daily.json")).unwrap();
+    let y: Vec<f64> = doc["y"].as_array().unwrap()[..60]
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let f = write_series(dir.path(), "daily.csv", y.into_iter().map(Some), 24);
+    let args = ["backtest", "--input", f.to_str().unwrap(), "--horizon", "7"];
+    let json = viewcast(&[&args[..], &["--format", "json"]].concat(), dir.path());
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let lowest = v["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["model"] != "seasonal_mean" && m["model"] != "naive")
+        .min_by(|a, b| {
+            a["mase"]
+                .as_f64()
+                .unwrap()
+                .total_cmp(&b["mase"].as_f64().unwrap())
+        })
+        .unwrap();
+    assert_eq!(lowest["model"], "seasonal_ar", "{v}");
+    assert_eq!(v["auto"], "ensemble", "{v}");
+    let table = String::from_utf8_lossy(&viewcast(&args, dir.path()).stdout).to_string();
+    assert!(
+        table.contains("auto would choose: ensemble")
+            && table.contains("seasonal_ar has the lowest median MASE, but its lead over ensemble is within the noise"),
+        "{table}"
+    );
+}
+
+#[test]
 fn backtest_reports_every_model_and_the_auto_choice() {
     let dir = tempfile::tempdir().unwrap();
     let f = seasonal_hours(dir.path(), 24 * 35);
