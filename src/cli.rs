@@ -711,7 +711,7 @@ fn backtest_cmd(
         ReportFormat::Json => {
             let models: Vec<serde_json::Value> = scores
                 .iter()
-                .map(|s| serde_json::json!({"model": s.model, "periods": s.periods, "mase": s.mase, "rmae": s.rmae, "coverage": s.coverage, "fit_ms": s.fit_ms}))
+                .map(|s| serde_json::json!({"model": s.model, "periods": s.periods, "mase": s.mase, "fold_mase": s.fold_mase, "rmae": s.rmae, "coverage": s.coverage, "fit_ms": s.fit_ms}))
                 .collect();
             let doc = serde_json::json!({"input": input.display().to_string(), "horizon": horizon, "folds": used, "folds_requested": folds, "periods": periods, "unconfirmed_periods": prepared.unconfirmed, "models": models, "auto": auto, "auto_periods": auto_periods});
             println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());

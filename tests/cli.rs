@@ -707,6 +707,19 @@ fn backtest_reports_every_model_and_the_auto_choice() {
         for k in ["mase", "rmae", "coverage", "fit_ms"] {
             assert!(m[k].as_f64().is_some_and(f64::is_finite), "{k} of {m}");
         }
+        // The median MASE is the median of the folds' (three of them, 24 steps each).
+        let mut folds: Vec<f64> = m["fold_mase"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect();
+        assert_eq!(folds.len(), 3, "{m}");
+        folds.sort_by(f64::total_cmp);
+        assert!(
+            (folds[1] - m["mase"].as_f64().unwrap()).abs() < 1e-12,
+            "{m}"
+        );
     }
     // rMAE is relative to the seasonal naive forecast of the longest period tried.
     let naive = rows
