@@ -357,8 +357,9 @@ pub fn evaluate(
 /// beats it by more than the noise of the folds: the mean of its log MASE ratios, fold by
 /// paired fold, must stay below zero by one standard error (the one-standard-error rule of
 /// model selection; with a single fold there is no error to measure, and the averaging model
-/// stays). A copy of the last cycle wins the odd fold by luck and carries that cycle's noise
-/// into every forecast; over three to six folds, one lucky week made it win the median.
+/// stays). The others are copies of the last cycle (and, for short seasons, ETS): a copy wins
+/// the odd fold by luck and carries that cycle's noise into every forecast; over three to six
+/// folds, one lucky week made it win the median.
 /// (24 hourly weeks, `benches/rolling_holdouts.py`: nyc_taxi rMAE 0.842 → 0.834, the others
 /// equal; 329 daily hold-out weeks: 0.827/0.937/0.948 → 0.799/0.922/0.934.)
 pub fn choose<'s>(scores: &'s [Score], candidates: &[&str]) -> Option<&'s Score> {
