@@ -8,7 +8,7 @@ verdict (a heat wave, a holiday); 3 sets x 8 weeks says whether a change helps i
 
 Run from the project root after `cargo build --release`:
 
-    python3 benches/rolling_holdouts.py [--weeks 8] [--daily] [--args "--model mstl_ets"]
+    python3 benches/rolling_holdouts.py [--weeks 8] [--daily | --other] [--args "--model mstl_ets"]
 
 With `--other`, the sets are series no default was ever tuned on (NAB's, in ../shared/data/anomaly):
 hourly ad-exchange cost per click (a weak daily season: day-ahead hold-outs, one ending on each of
@@ -77,8 +77,9 @@ def main():
     a = ap.parse_args()
     scorer = os.path.join(SHARED, 'eval', 'score_forecast.py')
     all_cov = []
-    sets = [(n, h, None) for n, h, _ in OTHER] if a.other else SETS
-    for name, h, end in sets:
+    # (file, horizon, end of the README's hold-out, hold-outs per week if not one per horizon)
+    sets = [(n, h, None, k) for n, h, k in OTHER] if a.other else [s + (None,) for s in SETS]
+    for name, h, end, per_week in sets:
         path = os.path.join(SHARED, 'data', 'anomaly' if a.other else 'forecast', name)
         if a.daily:
             path, stamps, end = daily_totals(path, end)
@@ -90,9 +91,7 @@ def main():
         # Daily: a hold-out week ends on every day (which weekday a week starts on changes
         # the verdict as much as a model does), after at least four weeks to learn from.
         stride, least = (1, 28) if a.daily else (h, 0)
-        count = a.weeks * h // stride
-        if a.other:
-            count = a.weeks * dict((n, k) for n, _, k in OTHER)[name]
+        count = a.weeks * per_week if per_week else a.weeks * h // stride
         rmae, cov, width, mae, naive, skipped = [], [], [], 0.0, 0.0, 0
         for k in range(count):
             if last - k * stride - h < least:

@@ -753,10 +753,7 @@ fn backtest_cmd(
             println!("auto would choose: {auto} (periods {})", list(auto_periods));
             // When the one-standard-error rule overrode the lowest median, say so: the
             // table alone would suggest the other model.
-            let lowest = scores
-                .iter()
-                .filter(|s| candidates.contains(&s.model) && s.mase.is_finite())
-                .min_by(|a, b| a.mase.total_cmp(&b.mase));
+            let lowest = crate::model::backtest::lowest_mase(&scores, candidates);
             if let (Some(low), Some(b)) = (lowest, best) {
                 if low.model != b.model {
                     println!(

@@ -555,6 +555,8 @@ impl SeriesEngine {
                 .filter(|s| s.model == fit.model)
                 .map(|s| &s.factors);
             let reach = plausible_range(prepared.observed());
+            // No backtest yet: the model's own correction of its interval.
+            let uncalibrated = backtest::Calibration::uniform(fit.fitted.uncalibrated_spread());
             let bands = self
                 .settings
                 .levels
@@ -562,18 +564,12 @@ impl SeriesEngine {
                 .enumerate()
                 .map(|(i, &l)| {
                     let mut b = model::predict(fit.fitted.as_ref(), steps, l, false)?;
-                    match factors
+                    let calibration = factors
                         .as_ref()
                         .and_then(|f| f.get(i))
                         .and_then(Option::as_ref)
-                    {
-                        Some(c) => rescale(&mut b, c),
-                        // No backtest yet: the model's own correction of its interval.
-                        None => rescale(
-                            &mut b,
-                            &backtest::Calibration::uniform(fit.fitted.uncalibrated_spread()),
-                        ),
-                    }
+                        .unwrap_or(&uncalibrated);
+                    rescale(&mut b, calibration);
                     b.clamp_bounds(reach.0, reach.1);
                     b.tidy(self.settings.non_negative, fit.model)
                 })

@@ -363,15 +363,13 @@ pub fn evaluate(
 /// (24 hourly weeks, `benches/rolling_holdouts.py`: nyc_taxi rMAE 0.842 → 0.834, the others
 /// equal; 329 daily hold-out weeks: 0.827/0.937/0.948 → 0.799/0.922/0.934.)
 pub fn choose<'s>(scores: &'s [Score], candidates: &[&str]) -> Option<&'s Score> {
-    let lowest = |averaging: Option<bool>| {
-        scores
-            .iter()
-            .filter(|s| candidates.contains(&s.model) && s.mase.is_finite())
-            .filter(|s| averaging.is_none_or(|a| AVERAGING_MODELS.contains(&s.model) == a))
-            .min_by(|a, b| a.mase.total_cmp(&b.mase))
-    };
-    let best = lowest(None)?;
-    let Some(default) = lowest(Some(true)) else {
+    let best = lowest_mase(scores, candidates)?;
+    let averaging: Vec<&str> = candidates
+        .iter()
+        .copied()
+        .filter(|m| AVERAGING_MODELS.contains(m))
+        .collect();
+    let Some(default) = lowest_mase(scores, &averaging) else {
         return Some(best);
     };
     // (Folds are shared by every model of a backtest; should they ever differ, the plain
@@ -392,6 +390,14 @@ pub fn choose<'s>(scores: &'s [Score], candidates: &[&str]) -> Option<&'s Score>
     let mean = r.iter().sum::<f64>() / n;
     let se = (r.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0) / n).sqrt();
     Some(if mean + se < 0.0 { best } else { default })
+}
+
+/// The score of `candidates` with the lowest finite median MASE.
+pub fn lowest_mase<'s>(scores: &'s [Score], candidates: &[&str]) -> Option<&'s Score> {
+    scores
+        .iter()
+        .filter(|s| candidates.contains(&s.model) && s.mase.is_finite())
+        .min_by(|a, b| a.mase.total_cmp(&b.mase))
 }
 
 /// Interval calibration by horizon step (split-conformal): the factor by which a model's
