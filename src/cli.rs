@@ -543,26 +543,31 @@ fn forecast(
         .band(level)
         .ok_or_else(|| CliError::other("no forecast band"))?;
     match engine.selection() {
-        Some(sel) => eprintln!(
-            "model: {}, periods {} (backtest MASE {:.3}, {level}% interval factors by horizon {:?})",
-            f.model,
-            list(&sel.fit_periods),
-            sel.mase,
-            sel.factors
-                .get(
-                    f.bands
-                        .iter()
-                        .position(|b| b.level == band.level)
-                        .unwrap_or(0)
-                )
+        Some(sel) => {
+            let slot = f.bands.iter().position(|b| b.level == band.level);
+            let factors = match slot
+                .and_then(|i| sel.factors.get(i))
                 .and_then(Option::as_ref)
-                .map(|c| c
+            {
+                Some(c) => c
                     .factors
                     .iter()
-                    .map(|x| (x * 100.0).round() / 100.0)
-                    .collect::<Vec<_>>())
+                    .map(|x| format!("{x:.2}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                None => "none, too few backtest outcomes to calibrate on".into(),
+            };
+            eprintln!(
+                "model: {}, periods {} (backtest MASE {:.3}, {level}% interval factors by horizon: {factors})",
+                f.model,
+                list(&sel.fit_periods),
+                sel.mase,
+            )
+        }
+        None => eprintln!(
+            "model: {} (history too short for a backtest fold: interval not calibrated)",
+            f.model
         ),
-        None => eprintln!("model: {}", f.model),
     }
     let mut w = std::io::BufWriter::new(std::io::stdout().lock());
     let io = |e: std::io::Error| CliError::other(format!("writing output: {e}"));

@@ -130,6 +130,38 @@ fn forecast_continues_the_grid_with_ordered_bounds() {
     assert!(at(6) > at(18) + 500.0);
 }
 
+/// The summary on stderr says what calibrated the interval in words and numbers: the factors
+/// by horizon as plain decimals (it once printed Rust's `Some([2.76])`), and, when the
+/// history holds no backtest fold, that the interval is not calibrated.
+#[test]
+fn the_forecast_summary_names_its_interval_calibration() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, long) = forecast_rows(dir.path(), &seasonal_hours(dir.path(), 24 * 28), 24);
+    let line = long
+        .lines()
+        .find(|l| l.starts_with("model: "))
+        .unwrap_or_else(|| panic!("no summary line in {long:?}"));
+    let (_, factors) = line
+        .split_once("95% interval factors by horizon: ")
+        .unwrap_or_else(|| panic!("{line}"));
+    let factors = factors.trim_end_matches(')');
+    assert!(
+        factors
+            .split(", ")
+            .all(|x| x.parse::<f64>().is_ok_and(|f| f > 0.0)),
+        "{line}"
+    );
+    let (_, short) = forecast_rows(dir.path(), &seasonal_hours(dir.path(), 30), 6);
+    assert!(
+        short.contains("not calibrated") || short.contains("none, too few"),
+        "{short}"
+    );
+    assert!(
+        !long.contains("Some(") && !short.contains("Some("),
+        "{long}{short}"
+    );
+}
+
 /// `--input -` reads standard input and forecasts exactly as from the file. A `--period`
 /// the history is too short for is named on stderr and left out, not a failure; one
 /// shorter than 2 or absurdly long is bad usage.
