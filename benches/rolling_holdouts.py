@@ -90,7 +90,7 @@ def main():
         last = stamps.index(end) if end else len(stamps) - 1
         # Daily: a hold-out week ends on every day (which weekday a week starts on changes
         # the verdict as much as a model does), after at least four weeks to learn from.
-        stride, least = (1, 28) if a.daily else (h, 0)
+        stride, least = (1, 28) if a.daily else (h, 2 * h)
         count = a.weeks * per_week if per_week else a.weeks * h // stride
         rmae, cov, width, mae, naive, skipped = [], [], [], 0.0, 0.0, 0
         for k in range(count):
