@@ -718,7 +718,7 @@ fn backtest_cmd(
                 .iter()
                 .map(|s| serde_json::json!({"model": s.model, "periods": s.periods, "mase": s.mase, "fold_mase": s.fold_mase, "rmae": s.rmae, "coverage": s.coverage, "fit_ms": s.fit_ms}))
                 .collect();
-            let doc = serde_json::json!({"input": input.display().to_string(), "horizon": horizon, "folds": used, "folds_requested": folds, "periods": periods, "unconfirmed_periods": prepared.unconfirmed, "models": models, "auto": auto, "auto_periods": auto_periods});
+            let doc = serde_json::json!({"input": input.display().to_string(), "horizon": horizon, "folds": used, "folds_requested": folds, "periods": periods, "unconfirmed_periods": prepared.unconfirmed, "models": models, "auto": auto, "auto_periods": auto_periods, "auto_candidates": candidates});
             println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         }
         ReportFormat::Table => {
@@ -755,7 +755,11 @@ fn backtest_cmd(
                     s.fit_ms
                 );
             }
-            println!("auto would choose: {auto} (periods {})", list(auto_periods));
+            println!(
+                "auto would choose: {auto} (periods {}; it chooses among {})",
+                list(auto_periods),
+                candidates.join(", ")
+            );
             // When the one-standard-error rule overrode the lowest median, say so: the
             // table alone would suggest the other model.
             let lowest = crate::model::backtest::lowest_mase(&scores, candidates);
