@@ -549,16 +549,28 @@ fn forecast(
                 .and_then(|i| sel.factors.get(i))
                 .and_then(Option::as_ref)
             {
-                Some(c) => c
-                    .factors
-                    .iter()
-                    .map(|x| format!("{x:.2}"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                Some(c) => {
+                    let len = c.bucket_len.max(1);
+                    let last = c.factors.len().saturating_sub(1);
+                    c.factors
+                        .iter()
+                        .enumerate()
+                        .map(|(i, x)| {
+                            let (from, to) = (i * len + 1, (i + 1) * len);
+                            let steps = match i == last {
+                                true => format!("{from}+"),
+                                false if from == to => format!("{from}"),
+                                false => format!("{from}-{to}"),
+                            };
+                            format!("{steps} ×{x:.2}")
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
                 None => "none, too few backtest outcomes to calibrate on".into(),
             };
             eprintln!(
-                "model: {}, periods {} (backtest MASE {:.3}, {level}% interval factors by horizon: {factors})",
+                "model: {}, periods {} (backtest MASE {:.3}; {level}% interval scaled by the backtest, by horizon step: {factors})",
                 f.model,
                 list(&sel.fit_periods),
                 sel.mase,

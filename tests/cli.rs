@@ -130,27 +130,34 @@ fn forecast_continues_the_grid_with_ordered_bounds() {
     assert!(at(6) > at(18) + 500.0);
 }
 
-/// The summary on stderr says what calibrated the interval in words and numbers: the factors
-/// by horizon as plain decimals (it once printed Rust's `Some([2.76])`), and, when the
-/// history holds no backtest fold, that the interval is not calibrated.
+/// The summary on stderr says what calibrated the interval, in words and numbers: the factor
+/// of each stretch of horizon steps (it once printed Rust's `Some([2.76])`, steps unnamed),
+/// and, when the history holds no backtest fold, that the interval is not calibrated.
 #[test]
 fn the_forecast_summary_names_its_interval_calibration() {
     let dir = tempfile::tempdir().unwrap();
-    let (_, long) = forecast_rows(dir.path(), &seasonal_hours(dir.path(), 24 * 28), 24);
+    let (_, long) = forecast_rows(dir.path(), &seasonal_hours(dir.path(), 24 * 28), 48);
     let line = long
         .lines()
         .find(|l| l.starts_with("model: "))
         .unwrap_or_else(|| panic!("no summary line in {long:?}"));
     let (_, factors) = line
-        .split_once("95% interval factors by horizon: ")
+        .split_once("95% interval scaled by the backtest, by horizon step: ")
         .unwrap_or_else(|| panic!("{line}"));
-    let factors = factors.trim_end_matches(')');
-    assert!(
-        factors
-            .split(", ")
-            .all(|x| x.parse::<f64>().is_ok_and(|f| f > 0.0)),
-        "{line}"
-    );
+    // `1-6 ×1.05, 7-12 ×0.98, …, 19+ ×1.10`: consecutive step ranges, each with its factor.
+    let mut next = 1;
+    for bucket in factors.trim_end_matches(')').split(", ") {
+        let (steps, factor) = bucket.split_once(" ×").unwrap_or_else(|| panic!("{line}"));
+        assert!(factor.parse::<f64>().is_ok_and(|f| f > 0.0), "{line}");
+        let from = steps.split(['-', '+']).next().unwrap();
+        assert_eq!(from.parse::<usize>().ok(), Some(next), "{line}");
+        next = match steps.split_once('-') {
+            Some((_, to)) => to.parse::<usize>().unwrap() + 1,
+            None if steps.ends_with('+') => usize::MAX,
+            None => next + 1,
+        };
+    }
+    assert_eq!(next, usize::MAX, "the last bucket runs on: {line}");
     let (_, short) = forecast_rows(dir.path(), &seasonal_hours(dir.path(), 30), 6);
     assert!(
         short.contains("not calibrated") || short.contains("none, too few"),
