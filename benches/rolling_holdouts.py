@@ -20,7 +20,7 @@ With `--daily`, each set is first summed to daily totals (complete days only) an
 daily data, whose only season is the week, is a different problem (`--daily --weeks 20`).
 
 Prints per set: rMAE over all weeks (total MAE / total seasonal-naive MAE), its geometric mean
-over weeks, the README's hold-out alone, 95% coverage and the interval's mean width relative to the actuals; then the mean coverage over all
+over weeks, the README's hold-out alone, the interval's coverage (95% unless --args sets --level) and the interval's mean width relative to the actuals; then the mean coverage over all
 weeks. Standard library only.
 """
 import argparse
@@ -120,7 +120,10 @@ def main():
             continue
         print('  by week: ' + ' '.join(f'{x:.2f}' for x in rmae))
         print(f'{"":20s} coverage by week: ' + ' '.join(f'{x:.2f}' for x in cov))
-    print(f'mean 95% coverage over all {len(all_cov)} hold-outs: {sum(all_cov) / len(all_cov):.3f}')
+    # The interval's level: viewcast's default unless --args sets one.
+    words = a.args.split()
+    level = words[words.index('--level') + 1] if '--level' in words[:-1] else '95'
+    print(f'mean {level}% coverage over all {len(all_cov)} hold-outs: {sum(all_cov) / len(all_cov):.3f}')
 
 
 if __name__ == '__main__':
