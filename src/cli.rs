@@ -418,6 +418,9 @@ fn read_series(input: &Path) -> Result<Series, CliError> {
             input.display()
         )));
     }
+    for warning in order_warnings(&table.rows) {
+        eprintln!("viewcast: warning: {}: {warning}", input.display());
+    }
     let mut ts: Vec<i64> = table.rows.iter().map(|r| r.point.ts).collect();
     ts.sort_unstable();
     let grid = MonthGrid::detect(&ts);
@@ -440,6 +443,47 @@ fn read_series(input: &Path) -> Result<Series, CliError> {
         points,
         non_negative,
     })
+}
+
+/// What the reader does silently but a user should know: rows out of time order (they are
+/// read sorted) and timestamps written more than once (each time is taken once).
+fn order_warnings(rows: &[csvio::Row]) -> Vec<String> {
+    let mut seen = std::collections::HashSet::with_capacity(rows.len());
+    let (mut late, mut first_late) = (0usize, None);
+    let (mut repeated, mut first_repeat) = (0usize, None);
+    let mut latest = i64::MIN;
+    for r in rows {
+        let t = r.point.ts;
+        if !seen.insert(t) {
+            repeated += 1;
+            first_repeat.get_or_insert(r.raw_ts.as_str());
+        } else if t < latest {
+            late += 1;
+            first_late.get_or_insert(r.raw_ts.as_str());
+        }
+        latest = latest.max(t);
+    }
+    let rows_n = |n: usize| {
+        if n == 1 {
+            "1 row".to_string()
+        } else {
+            format!("{n} rows")
+        }
+    };
+    let mut out = Vec::new();
+    if let Some(t) = first_late {
+        out.push(format!(
+            "{} out of time order (the first: {t}); read sorted by time",
+            rows_n(late)
+        ));
+    }
+    if let Some(t) = first_repeat {
+        out.push(format!(
+            "{} with a timestamp seen before (the first: {t}); each time is taken once: its last value goes into the history, `detect` scores its first",
+            rows_n(repeated)
+        ));
+    }
+    out
 }
 
 /// A CLI input series.

@@ -169,6 +169,56 @@ fn the_forecast_summary_names_its_interval_calibration() {
     );
 }
 
+/// Rows out of time order are read sorted and a timestamp written twice is taken once, as
+/// before, but no longer silently: stderr says so and names the first such row. A tidy file
+/// gets no warning.
+#[test]
+fn unsorted_and_repeated_timestamps_are_read_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let tidy = seasonal_hours(dir.path(), 24 * 21);
+    let (_, quiet) = forecast_rows(dir.path(), &tidy, 24);
+    assert!(!quiet.contains("warning"), "{quiet}");
+    let text = std::fs::read_to_string(&tidy).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.swap(300, 301);
+    let repeat = lines[400].to_string();
+    lines.insert(401, &repeat);
+    let messy = dir.path().join("messy.csv");
+    std::fs::write(&messy, lines.join("\n") + "\n").unwrap();
+    let (rows, stderr) = forecast_rows(dir.path(), &messy, 24);
+    assert_eq!(rows.len(), 24);
+    let first_late = lines[301].split(',').next().unwrap();
+    let first_repeat = repeat.split(',').next().unwrap();
+    assert!(
+        stderr.contains(&format!(
+            "1 row out of time order (the first: {first_late})"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "1 row with a timestamp seen before (the first: {first_repeat})"
+        )),
+        "{stderr}"
+    );
+    // detect still writes one row per input row, in input order.
+    let out = dir.path().join("out.csv");
+    let d = detect(dir.path(), &messy, &out, &[]);
+    assert!(d.status.success(), "{}", String::from_utf8_lossy(&d.stderr));
+    let written = std::fs::read_to_string(&out).unwrap();
+    let stamps: Vec<&str> = written
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    let input: Vec<&str> = lines
+        .iter()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(stamps, input);
+}
+
 /// `--input -` reads standard input and forecasts exactly as from the file. A `--period`
 /// the history is too short for is named on stderr and left out, not a failure; one
 /// shorter than 2 or absurdly long is bad usage.
