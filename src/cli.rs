@@ -593,24 +593,7 @@ fn forecast(
                 .and_then(|i| sel.factors.get(i))
                 .and_then(Option::as_ref)
             {
-                Some(c) => {
-                    let len = c.bucket_len.max(1);
-                    let last = c.factors.len().saturating_sub(1);
-                    c.factors
-                        .iter()
-                        .enumerate()
-                        .map(|(i, x)| {
-                            let (from, to) = (i * len + 1, (i + 1) * len);
-                            let steps = match i == last {
-                                true => format!("{from}+"),
-                                false if from == to => format!("{from}"),
-                                false => format!("{from}-{to}"),
-                            };
-                            format!("{steps} ×{x:.2}")
-                        })
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                }
+                Some(c) => c.to_string(),
                 None => "none, too few backtest outcomes to calibrate on".into(),
             };
             eprintln!(

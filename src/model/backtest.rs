@@ -428,6 +428,29 @@ pub struct Calibration {
     pub factors: Vec<f64>,
 }
 
+/// The factor of each stretch of horizon steps, 1-based: `1-84 ×1.05, 85-168 ×0.78, 169+ ×0.61`
+/// (the last stretch runs on to any horizon).
+impl std::fmt::Display for Calibration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let len = self.bucket_len.max(1);
+        for (i, x) in self.factors.iter().enumerate() {
+            let (from, to) = (i * len + 1, (i + 1) * len);
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            if i + 1 == self.factors.len() {
+                write!(f, "{from}+")?;
+            } else if from == to {
+                write!(f, "{from}")?;
+            } else {
+                write!(f, "{from}-{to}")?;
+            }
+            write!(f, " ×{x:.2}")?;
+        }
+        Ok(())
+    }
+}
+
 /// Calibration never narrows an interval below this share of what the model claims.
 const MIN_FACTOR: f64 = 0.5;
 const MAX_FACTOR: f64 = 20.0;
@@ -501,6 +524,23 @@ fn conformal_factor(scores: &[f64], level: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_calibration_reads_as_step_ranges() {
+        let c = |bucket_len, factors: &[f64]| {
+            Calibration {
+                bucket_len,
+                factors: factors.to_vec(),
+            }
+            .to_string()
+        };
+        assert_eq!(
+            c(84, &[1.049, 0.78, 0.6149]),
+            "1-84 ×1.05, 85-168 ×0.78, 169+ ×0.61"
+        );
+        assert_eq!(c(1, &[4.25, 3.66]), "1 ×4.25, 2+ ×3.66");
+        assert_eq!(c(24, &[2.0]), "1+ ×2.00");
+    }
 
     #[test]
     fn origins_leave_room_to_train() {
