@@ -626,6 +626,46 @@ fn forecast(
     w.flush().map_err(io)
 }
 
+/// Events listed by name in `detect`'s summary; the rest are counted.
+const SUMMARY_EVENTS: usize = 10;
+
+/// What `detect` found, on stderr: counts, and the events (runs of flagged rows) with their
+/// times as the input writes them, peak score and the detector behind it.
+fn detect_summary(series: &Series, output: &Path, out: &crate::engine::Ingested) {
+    let warm_up = out
+        .evaluated
+        .iter()
+        .filter(|e| e.expected.is_none())
+        .count();
+    let flagged = out.evaluated.iter().filter(|e| e.is_anomaly).count();
+    eprintln!(
+        "{}: {} rows, {} times scored ({warm_up} in the warm-up, before a forecast), {flagged} of them flagged, in {} event(s)",
+        output.display(),
+        series.table.rows.len(),
+        out.evaluated.len(),
+        out.events.len()
+    );
+    for e in out.events.iter().take(SUMMARY_EVENTS) {
+        let when = match e.start == e.end {
+            true => series.format(e.start),
+            false => format!("{} to {}", series.format(e.start), series.format(e.end)),
+        };
+        eprintln!(
+            "  {when}: peak score {:.2} ({}){}",
+            e.peak,
+            e.detector,
+            if e.open {
+                ", still open at the end"
+            } else {
+                ""
+            }
+        );
+    }
+    if out.events.len() > SUMMARY_EVENTS {
+        eprintln!("  … and {} more", out.events.len() - SUMMARY_EVENTS);
+    }
+}
+
 fn detect(
     input: &Path,
     output: &Path,
@@ -637,9 +677,9 @@ fn detect(
     let series = read_series(input)?;
     series.check_periods(period.as_deref())?;
     let Series {
-        table,
+        ref table,
         step,
-        points,
+        ref points,
         non_negative,
         ..
     } = series;
@@ -654,7 +694,7 @@ fn detect(
         settings.detectors = names;
     }
     let mut engine = SeriesEngine::new(Arc::new(settings), step);
-    let out = engine.ingest(&points, i64::MIN);
+    let out = engine.ingest(points, i64::MIN);
     let by_ts: std::collections::HashMap<i64, &crate::engine::Evaluated> =
         out.evaluated.iter().map(|e| (e.ts, e)).collect();
     let file = std::fs::File::create(output)
@@ -695,7 +735,9 @@ fn detect(
         )
         .map_err(io)?;
     }
-    w.flush().map_err(io)
+    w.flush().map_err(io)?;
+    detect_summary(&series, output, &out);
+    Ok(())
 }
 
 fn csv_raw(s: &str) -> String {

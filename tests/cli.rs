@@ -524,6 +524,20 @@ fn detect_writes_one_row_per_input_row_and_flags_an_outage() {
     );
     let flagged = lines.iter().filter(|l| l.ends_with(",true")).count();
     assert!(flagged <= 10, "{flagged} flags");
+    // stderr sums it up and names the event by its time, as the input writes it.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{n} rows, {n} times scored"))
+            && stderr.contains(&format!("{flagged} of them flagged")),
+        "{stderr}"
+    );
+    let outage = lines[n - 30 + 1].split(',').next().unwrap();
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.trim_start().starts_with(outage) && l.contains("peak score")),
+        "{outage} not named: {stderr}"
+    );
 }
 
 #[test]
