@@ -436,13 +436,17 @@ fn read_series(input: &Path) -> Result<Series, CliError> {
         .iter()
         .filter(|p| p.value.is_finite())
         .all(|p| p.value >= 0.0);
-    Ok(Series {
+    let series = Series {
         table,
         step,
         grid,
         points,
         non_negative,
-    })
+    };
+    if let Some(note) = series.gap_note() {
+        eprintln!("viewcast: note: {}: {note}", input.display());
+    }
+    Ok(series)
 }
 
 /// What the reader does silently but a user should know: rows out of time order (they are
@@ -522,6 +526,30 @@ impl Series {
             }
         }
         Ok(())
+    }
+
+    /// Says how many steps of the time grid have no value (no row, or no number in it) and
+    /// are filled before fitting, and where the longest such run starts: None when none are.
+    fn gap_note(&self) -> Option<String> {
+        let grid = crate::series::regularize(&self.points, self.step);
+        let missing = grid.values.iter().filter(|v| !v.is_finite()).count();
+        if missing == 0 || missing == grid.values.len() {
+            return None;
+        }
+        let runs = crate::series::runs(grid.values.len(), |i| !grid.values[i].is_finite());
+        let longest = runs
+            .iter()
+            .max_by_key(|r| (r.len(), std::cmp::Reverse(r.start)))?;
+        Some(format!(
+            "{missing} of {} steps of {} have no value and are filled before fitting (the longest gap: {} from {})",
+            grid.values.len(),
+            crate::timefmt::format_step(self.step),
+            match longest.len() {
+                1 => "1 step".to_string(),
+                k => format!("{k} steps"),
+            },
+            self.format(grid.ts(longest.start))
+        ))
     }
 
     /// Renders a time of the series' (grid) axis as the input wrote its timestamps.

@@ -224,6 +224,20 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
         .and_then(|d| i64::try_from(d.as_secs()).map_err(|_| format!("`{s}` is too long")))
 }
 
+/// A time step for people: `1h`, `30m`, `1day`, and `1 month`, `3 months` for the calendar
+/// grid of [`MONTH_SECS`].
+pub fn format_step(secs: i64) -> String {
+    if secs >= MONTH_SECS && secs % MONTH_SECS == 0 {
+        let n = secs / MONTH_SECS;
+        return if n == 1 {
+            "1 month".into()
+        } else {
+            format!("{n} months")
+        };
+    }
+    humantime::format_duration(std::time::Duration::from_secs(secs.max(0) as u64)).to_string()
+}
+
 /// Parses an RFC 3339 time, a plain `YYYY-MM-DD[ HH:MM[:SS]]` (UTC) or Unix time into Unix
 /// seconds.
 pub fn parse_time(s: &str) -> Result<i64, String> {
@@ -235,6 +249,15 @@ pub fn parse_time(s: &str) -> Result<i64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn steps_read_as_people_write_them() {
+        assert_eq!(format_step(3600), "1h");
+        assert_eq!(format_step(1800), "30m");
+        assert_eq!(format_step(86_400), "1day");
+        assert_eq!(format_step(MONTH_SECS), "1 month");
+        assert_eq!(format_step(3 * MONTH_SECS), "3 months");
+    }
 
     #[test]
     fn parses_plain_and_rfc3339_and_round_trips() {

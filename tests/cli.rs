@@ -177,7 +177,10 @@ fn unsorted_and_repeated_timestamps_are_read_with_a_warning() {
     let dir = tempfile::tempdir().unwrap();
     let tidy = seasonal_hours(dir.path(), 24 * 21);
     let (_, quiet) = forecast_rows(dir.path(), &tidy, 24);
-    assert!(!quiet.contains("warning"), "{quiet}");
+    assert!(
+        !quiet.contains("warning") && !quiet.contains("note"),
+        "{quiet}"
+    );
     let text = std::fs::read_to_string(&tidy).unwrap();
     let mut lines: Vec<&str> = text.lines().collect();
     lines.swap(300, 301);
@@ -217,6 +220,46 @@ fn unsorted_and_repeated_timestamps_are_read_with_a_warning() {
         .map(|l| l.split(',').next().unwrap())
         .collect();
     assert_eq!(stamps, input);
+}
+
+/// Steps of the time grid with no value are filled before fitting, and stderr says how many
+/// and where the longest gap starts (rows simply missing, and a row without a number).
+#[test]
+fn gaps_in_the_input_are_filled_and_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 24 * 21;
+    let f = write_series(
+        dir.path(),
+        "gappy.csv",
+        (0..n).map(|i| Some(seasonal(i))),
+        1,
+    );
+    let text = std::fs::read_to_string(&f).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    // Five hours gone from day 10, and one value blanked on day 15.
+    let gap_start = lines[1 + 240].split(',').next().unwrap().to_string();
+    let blank = format!("{},", lines[1 + 360].split(',').next().unwrap());
+    let kept: Vec<String> = lines
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !(241..246).contains(i))
+        .map(|(i, l)| {
+            if i == 361 {
+                blank.clone()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    std::fs::write(&f, kept.join("\n") + "\n").unwrap();
+    let (rows, stderr) = forecast_rows(dir.path(), &f, 24);
+    assert_eq!(rows.len(), 24);
+    assert!(
+        stderr.contains(&format!(
+            "6 of {n} steps of 1h have no value and are filled before fitting (the longest gap: 5 steps from {gap_start})"
+        )),
+        "{stderr}"
+    );
 }
 
 /// `--input -` reads standard input and forecasts exactly as from the file. A `--period`
