@@ -292,10 +292,15 @@ fn check_config(config: Option<PathBuf>) -> Result<(), CliError> {
         c.schedule.interval, c.schedule.refit_every, c.schedule.backfill
     );
     println!(
-        "  model:    {} (horizon {}, levels {:?}, window {}{})",
+        "  model:    {} (horizon {}, levels {}%, window {}{})",
         c.model.name,
         c.model.horizon,
-        c.model.levels,
+        c.model
+            .levels
+            .iter()
+            .map(f64::to_string)
+            .collect::<Vec<_>>()
+            .join("%, "),
         c.model.window,
         c.model
             .preset
@@ -304,8 +309,10 @@ fn check_config(config: Option<PathBuf>) -> Result<(), CliError> {
             .unwrap_or_default()
     );
     println!(
-        "  detect:   {:?} at the {}% interval, threshold {}",
-        c.detect.detectors, c.detect.level, c.detect.threshold
+        "  detect:   {} at the {}% interval, threshold {}",
+        c.detect.detectors.join(", "),
+        c.detect.level,
+        c.detect.threshold
     );
     if let Some(i) = &s.influx {
         println!(
@@ -832,10 +839,10 @@ fn backtest_cmd(
         }
         ReportFormat::Table => {
             println!(
-                "{} — {} points, periods {:?}, {used} folds × {horizon} steps",
+                "{} — {} points, periods {}, {used} folds × {horizon} steps",
                 input.display(),
                 y.len(),
-                periods
+                list(periods)
             );
             if used < folds {
                 println!(
@@ -845,8 +852,8 @@ fn backtest_cmd(
             }
             if !prepared.unconfirmed.is_empty() {
                 println!(
-                    "  (periods {:?} not confirmed by the data: every model is also run with them)",
-                    prepared.unconfirmed
+                    "  (periods {} not confirmed by the data: every model is also run with them)",
+                    list(&prepared.unconfirmed)
                 );
             }
             println!(
