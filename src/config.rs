@@ -948,6 +948,34 @@ mod tests {
         assert_eq!(minimal.retention_secs, s.retention_secs);
     }
 
+    /// An operator who switches from the embedded default to InfluxDB changes where series come
+    /// from and go to, not how they are modelled or judged: the shipped InfluxDB configs once
+    /// kept the first detector (`interval` alone) after the default moved on to four.
+    #[test]
+    fn the_shipped_influxdb_configs_model_and_detect_as_the_default() {
+        let default = Settings::load(None).unwrap();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        for name in ["influxdb-v1.toml", "influxdb-v2.toml"] {
+            // v2's organisation, bucket and token have no default: give them here.
+            let text = std::fs::read_to_string(dir.join(name))
+                .unwrap()
+                .replace("${INFLUXDB_ORG}", "broadcaster")
+                .replace("${INFLUXDB_BUCKET}", "viewership")
+                .replace("${INFLUXDB_TOKEN}", "t0ken");
+            let s = Settings::parse(&text, name).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(
+                format!("{:?}", s.engine),
+                format!("{:?}", default.engine),
+                "{name}"
+            );
+            assert_eq!(
+                format!("{:?}", s.config.detect),
+                format!("{:?}", default.config.detect),
+                "{name}"
+            );
+        }
+    }
+
     /// Every file in models/ is built in, loads as a preset, validates, and sets what it says.
     #[test]
     fn every_preset_in_models_loads() {
