@@ -704,6 +704,127 @@ mod tests {
         assert!(metrics.contains("viewcast_cycles_total{result=\"ok\"} 1"));
     }
 
+    /// Checks `v` against the schema `s` of `doc` (what openapi.rs writes: `$ref`, `type`,
+    /// `nullable`, `enum`, `items`, `properties` with `required`, and `additionalProperties`
+    /// false or a schema), naming the first place that does not conform.
+    fn conforms(doc: &Value, s: &Value, v: &Value, at: &str) -> Result<(), String> {
+        if let Some(r) = s["$ref"].as_str() {
+            let name = r.rsplit('/').next().unwrap();
+            return conforms(doc, &doc["components"]["schemas"][name], v, at);
+        }
+        if v.is_null() {
+            return match s["nullable"].as_bool() {
+                Some(true) => Ok(()),
+                _ => Err(format!("{at}: null, and the schema is not nullable")),
+            };
+        }
+        let fits = match s["type"].as_str() {
+            Some("object") => v.is_object(),
+            Some("array") => v.is_array(),
+            Some("string") => v.is_string(),
+            Some("number") => v.is_number(),
+            Some("integer") => v.is_u64() || v.is_i64(),
+            Some("boolean") => v.is_boolean(),
+            _ => true,
+        };
+        if !fits {
+            return Err(format!("{at}: {v} is not of type {}", s["type"]));
+        }
+        if let Some(allowed) = s["enum"].as_array() {
+            if !allowed.contains(v) {
+                return Err(format!("{at}: {v} is not one of {}", s["enum"]));
+            }
+        }
+        if let Some(items) = v.as_array() {
+            for (i, x) in items.iter().enumerate() {
+                conforms(doc, &s["items"], x, &format!("{at}[{i}]"))?;
+            }
+        }
+        if let Some(obj) = v.as_object() {
+            let props = s["properties"].as_object();
+            for k in s["required"].as_array().into_iter().flatten() {
+                let k = k.as_str().unwrap();
+                if !obj.contains_key(k) {
+                    return Err(format!("{at}: `{k}` missing"));
+                }
+            }
+            for (k, x) in obj {
+                match (props.and_then(|p| p.get(k)), &s["additionalProperties"]) {
+                    (Some(p), _) => conforms(doc, p, x, &format!("{at}.{k}"))?,
+                    (None, Value::Bool(false)) => {
+                        return Err(format!("{at}: `{k}` is not in the schema"))
+                    }
+                    (None, extra) if extra.is_object() => {
+                        conforms(doc, extra, x, &format!("{at}.{k}"))?
+                    }
+                    (None, _) => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every JSON body the API serves, successes and errors, conforms to the schema its route
+    /// and status have in openapi.json, so a client generated from it reads what is served.
+    #[tokio::test]
+    async fn served_bodies_conform_to_their_openapi_schemas() {
+        let (_dir, state, mut sched) = setup("").await;
+        sched
+            .cycle(&tokio_util::sync::CancellationToken::new())
+            .await;
+        let (_, body) = call(&state, "GET", "/api/v1/openapi.json", None).await;
+        let doc = json(&body);
+        let cases = [
+            ("GET", "/readyz", "/readyz"),
+            ("GET", "/api/v1/series", "/api/v1/series"),
+            ("GET", "/api/v1/forecast?horizon=6h", "/api/v1/forecast"),
+            (
+                "GET",
+                "/api/v1/anomalies?since=30d&min_score=0",
+                "/api/v1/anomalies",
+            ),
+            ("POST", "/api/v1/refit", "/api/v1/refit"),
+            ("GET", "/api/v1/forecast?level=abc", "/api/v1/forecast"),
+            ("GET", "/api/v1/series?channel=nobody", "/api/v1/series"),
+        ];
+        let mut statuses = Vec::new();
+        for (method, uri, path) in cases {
+            let (code, body) = call(&state, method, uri, None).await;
+            let v = json(&body);
+            let schema = &doc["paths"][path][method.to_lowercase()]["responses"][code.as_str()]
+                ["content"]["application/json"]["schema"];
+            assert!(schema.is_object(), "{method} {uri}: no schema for {code}");
+            if let Err(e) = conforms(&doc, schema, &v, "body") {
+                panic!("{method} {uri} ({code}): {e}\n{body}");
+            }
+            statuses.push(code.as_u16());
+        }
+        assert_eq!(statuses, [200, 200, 200, 200, 202, 400, 404]);
+        // Not vacuous: the lists that were checked had entries, nullable fields included.
+        let (_, body) = call(
+            &state,
+            "GET",
+            "/api/v1/anomalies?since=30d&min_score=0",
+            None,
+        )
+        .await;
+        let v = json(&body);
+        assert!(!v["anomalies"].as_array().unwrap().is_empty(), "{v}");
+        assert!(v["anomalies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["severity"].is_null()));
+        let (_, body) = call(&state, "GET", "/api/v1/series", None).await;
+        assert!(json(&body)["series"].as_array().unwrap().len() >= 3);
+        // And the checker does catch a key the schema lacks.
+        let mut extra = json(&body);
+        extra["series"][0]["surprise"] = Value::Bool(true);
+        let list = &doc["paths"]["/api/v1/series"]["get"]["responses"]["200"]["content"]
+            ["application/json"]["schema"];
+        assert!(conforms(&doc, list, &extra, "body").is_err());
+    }
+
     #[tokio::test]
     async fn every_documented_route_is_served_and_in_openapi() {
         let (_dir, state, mut sched) = setup("").await;

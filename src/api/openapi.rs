@@ -76,7 +76,13 @@ pub fn document() -> Value {
         let responses: Map<String, Value> = r
             .responses
             .iter()
-            .map(|(c, d)| (c.to_string(), json!({"description": d})))
+            .map(|(c, d)| {
+                let mut resp = json!({"description": d});
+                if let Some(content) = content(r.path, c) {
+                    resp["content"] = content;
+                }
+                (c.to_string(), resp)
+            })
             .collect();
         let mut op = json!({"summary": r.summary, "parameters": params, "responses": responses});
         if r.method == "post" {
@@ -89,6 +95,121 @@ pub fn document() -> Value {
         "openapi": "3.0.3",
         "info": {"title": "viewcast", "version": env!("CARGO_PKG_VERSION"), "description": "Forecasts and anomaly flags per series."},
         "paths": paths,
-        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": schemas(),
+        },
+    })
+}
+
+/// The body of a response, by route and status: a JSON schema from [`schemas`] (and CSV where
+/// `format=csv` gives it), or the media type of a body for people or Prometheus.
+fn content(path: &str, status: &str) -> Option<Value> {
+    let schema = |name: &str| json!({"$ref": format!("#/components/schemas/{name}")});
+    let csv = json!({"schema": {"type": "string"}});
+    let text = json!({"text/plain": {"schema": {"type": "string"}}});
+    Some(match (path, status) {
+        ("/", "200") => json!({"text/html": {"schema": {"type": "string"}}}),
+        ("/healthz" | "/metrics", "200") => text,
+        ("/readyz", "200") => json!({"application/json": {"schema": schema("Ready")}}),
+        ("/api/v1/series", "200") => json!({"application/json": {"schema": schema("SeriesList")}}),
+        ("/api/v1/forecast", "200") => {
+            json!({"application/json": {"schema": schema("ForecastList")}, "text/csv": csv})
+        }
+        ("/api/v1/anomalies", "200") => {
+            json!({"application/json": {"schema": schema("AnomalyList")}, "text/csv": csv})
+        }
+        ("/api/v1/refit", "202") => json!({"application/json": {"schema": schema("Scheduled")}}),
+        ("/api/v1/openapi.json", "200") => {
+            json!({"application/json": {"schema": {"type": "object"}}})
+        }
+        (_, "400" | "401" | "404" | "500" | "503") => {
+            json!({"application/json": {"schema": schema("Error")}})
+        }
+        _ => return None,
+    })
+}
+
+/// JSON schemas of the API's bodies. Every key a body has is listed, and every listed key is
+/// always present (null where the schema says nullable): the API tests check served bodies
+/// against these.
+fn schemas() -> Value {
+    let time = json!({"type": "string", "format": "date-time"});
+    let time_or_null = json!({"type": "string", "format": "date-time", "nullable": true});
+    let tags = json!({"$ref": "#/components/schemas/Tags"});
+    let number = json!({"type": "number"});
+    let object = |props: Value| {
+        let required: Vec<&String> = props
+            .as_object()
+            .map(|m| m.keys().collect())
+            .unwrap_or_default();
+        json!({"type": "object", "properties": props, "required": required, "additionalProperties": false})
+    };
+    let list = |key: &str, item: &str| {
+        object(
+            json!({key: {"type": "array", "items": {"$ref": format!("#/components/schemas/{item}")}}}),
+        )
+    };
+    json!({
+        "Tags": {"type": "object", "additionalProperties": {"type": "string"}, "description": "the series' tags, e.g. {\"channel\": \"news\"}"},
+        "Series": object(json!({
+            "key": {"type": "string", "description": "the tags as k=v pairs joined by commas"},
+            "tags": tags,
+            "model": {"type": "string", "nullable": true, "description": "the model fitted last (auto's choice)"},
+            "periods": {"type": "array", "items": {"type": "integer"}, "description": "seasonal periods in steps"},
+            "status": {"type": "string", "enum": ["ok", "warming_up", "error", "retired"]},
+            "reason": {"type": "string", "nullable": true, "description": "why the status is not ok"},
+            "last_point": time_or_null,
+            "last_fit": time_or_null,
+            "backtest_mase": {"type": "number", "nullable": true},
+            "interval_coverage": {
+                "nullable": true,
+                "description": "share of the last days' observations inside the detect.level interval",
+                "type": "object", "additionalProperties": false,
+                "required": ["level", "share", "observations", "days"],
+                "properties": {"level": number, "share": number, "observations": {"type": "integer"}, "days": {"type": "integer"}},
+            },
+        })),
+        "SeriesList": list("series", "Series"),
+        "ForecastPoint": object(json!({"time": time, "yhat": number, "yhat_lower": number, "yhat_upper": number})),
+        "Forecast": object(json!({
+            "key": {"type": "string"},
+            "tags": tags,
+            "model": {"type": "string"},
+            "generated_at": time,
+            "level": number,
+            "points": {"type": "array", "items": {"$ref": "#/components/schemas/ForecastPoint"}},
+        })),
+        "ForecastList": list("series", "Forecast"),
+        "Anomaly": object(json!({
+            "key": {"type": "string"},
+            "tags": tags,
+            "time": time,
+            "value": number,
+            "yhat": number,
+            "yhat_lower": number,
+            "yhat_upper": number,
+            "anomaly_score": {"type": "number", "description": "1 or more is anomalous"},
+            "is_anomaly": {"type": "boolean", "description": "part of an event (confirmed)"},
+            "detector": {"type": "string"},
+            "severity": {"type": "string", "enum": ["warning", "critical"], "nullable": true},
+        })),
+        "Event": object(json!({
+            "key": {"type": "string"},
+            "tags": tags,
+            "start": time,
+            "end": time,
+            "peak_score": number,
+            "detector": {"type": "string"},
+            "severity": {"type": "string", "enum": ["warning", "critical"]},
+            "open": {"type": "boolean", "description": "still going on at the last observation"},
+        })),
+        "AnomalyList": object(json!({
+            "anomalies": {"type": "array", "items": {"$ref": "#/components/schemas/Anomaly"}},
+            "events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}},
+        })),
+        "Scheduled": object(json!({"scheduled": {"type": "integer", "description": "series that will be refitted"}})),
+        "Ready": object(json!({"status": {"type": "string", "enum": ["ready"]}})),
+        "Error": object(json!({"error": {"type": "string"}})),
     })
 }
