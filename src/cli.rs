@@ -66,6 +66,8 @@ pub enum Command {
     },
     /// Validate a configuration: print every problem and exit 2, or a summary and exit 0.
     CheckConfig {
+        /// Configuration file (TOML); default: ./config/viewcast.toml if present, else the
+        /// built-in default.
         #[arg(long)]
         config: Option<PathBuf>,
     },
@@ -74,6 +76,7 @@ pub enum Command {
         /// File to write.
         #[arg(long)]
         out: PathBuf,
+        /// `csv` (timestamp,channel,value) or InfluxDB `line-protocol` (viewership,channel=… viewers=…).
         #[arg(long, value_enum, default_value = "csv")]
         format: SampleFormat,
         /// Weeks of history.
@@ -82,8 +85,11 @@ pub enum Command {
         /// Last hour of the data (RFC 3339 or YYYY-MM-DD HH:MM:SS, UTC); default: the current hour.
         #[arg(long)]
         end: Option<String>,
+        /// Seed of the noise (the same seed and --end, the same data; the anomalies are injected at
+        /// fixed hours before the end).
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// How many of the 12 demo channels to write.
         #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u32).range(1..=12))]
         channels: u32,
     },
@@ -123,6 +129,7 @@ pub enum Command {
         /// Seasonal periods in steps, e.g. 24,168 (default: inferred from the time step).
         #[arg(long, value_delimiter = ',')]
         period: Option<Vec<usize>>,
+        /// A table for people, or JSON with each model's per-fold MASE and auto's candidates.
         #[arg(long, value_enum, default_value = "table")]
         format: ReportFormat,
     },
