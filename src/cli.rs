@@ -736,7 +736,10 @@ fn detect(
         settings.detectors = names;
     }
     let mut engine = SeriesEngine::new(Arc::new(settings), step);
-    let out = engine.ingest(points, i64::MIN);
+    let mut bar = ProgressBar::new("detect", "rows");
+    let out =
+        engine.ingest_with_progress(points, i64::MIN, &mut |done, total| bar.update(done, total));
+    bar.finish();
     let by_ts: std::collections::HashMap<i64, &crate::engine::Evaluated> =
         out.evaluated.iter().map(|e| (e.ts, e)).collect();
     let file = std::fs::File::create(output)
@@ -807,7 +810,7 @@ fn backtest_cmd(
     let non_negative = y.iter().all(|v| *v >= 0.0);
     let models: Vec<&'static str> = crate::model::NAMES.to_vec();
     // A progress bar on a terminal: a backtest of every model on a long series takes a while.
-    let mut bar = ProgressBar::new("backtest");
+    let mut bar = ProgressBar::new("backtest", "fits");
     let scores = crate::model::backtest::evaluate(
         prepared.history(),
         horizon,
@@ -910,15 +913,18 @@ fn list(periods: &[usize]) -> String {
 /// A one-line progress bar on stderr, drawn only when stderr is a terminal.
 struct ProgressBar {
     label: &'static str,
+    /// What is counted ("fits", "rows").
+    unit: &'static str,
     enabled: bool,
     drawn: bool,
 }
 
 impl ProgressBar {
-    fn new(label: &'static str) -> Self {
+    fn new(label: &'static str, unit: &'static str) -> Self {
         use std::io::IsTerminal;
         Self {
             label,
+            unit,
             enabled: std::io::stderr().is_terminal(),
             drawn: false,
         }
@@ -931,10 +937,11 @@ impl ProgressBar {
         const WIDTH: usize = 30;
         let filled = (done * WIDTH / total).min(WIDTH);
         eprint!(
-            "\r{} [{}{}] {done}/{total} fits",
+            "\r{} [{}{}] {done}/{total} {}",
             self.label,
             "=".repeat(filled),
-            " ".repeat(WIDTH - filled)
+            " ".repeat(WIDTH - filled),
+            self.unit
         );
         self.drawn = true;
     }

@@ -278,11 +278,26 @@ impl SeriesEngine {
     /// join the history (those a run before a restart scored go to [`Ingested::replayed`]).
     /// A point for a time already held replaces its value (late data) without a new score.
     pub fn ingest(&mut self, points: &[Point], score_from: i64) -> Ingested {
+        self.ingest_with_progress(points, score_from, &mut |_, _| {})
+    }
+
+    /// [`SeriesEngine::ingest`], telling `progress` how many of the points are done (every
+    /// [`PROGRESS_EVERY`] points, and when all are): the CLI's progress bar on long replays.
+    pub fn ingest_with_progress(
+        &mut self,
+        points: &[Point],
+        score_from: i64,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Ingested {
         let mut out = Ingested::default();
         let mut sorted = points.to_vec();
         sorted.sort_by_key(|p| p.ts);
+        let total = sorted.len();
         let mut any_new = false;
-        for p in sorted {
+        for (i, p) in sorted.into_iter().enumerate() {
+            if i % PROGRESS_EVERY == 0 {
+                progress(i, total);
+            }
             if self.last_ts().is_some_and(|last| p.ts <= last) {
                 self.overwrite(p);
                 continue;
@@ -334,6 +349,7 @@ impl SeriesEngine {
         {
             self.refit(&mut out);
         }
+        progress(total, total);
         out
     }
 
@@ -661,6 +677,9 @@ pub struct Selection {
     pub fit_periods: Vec<usize>,
 }
 
+/// How often (in points) [`SeriesEngine::ingest_with_progress`] reports.
+const PROGRESS_EVERY: usize = 256;
+
 /// Backtest outcomes a calibration needs at the least: 40 is two outcomes beyond a 95%
 /// interval.
 const MIN_CALIBRATION_OUTCOMES: usize = 40;
@@ -776,6 +795,29 @@ mod tests {
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         (z ^ (z >> 31)) as f64 / u64::MAX as f64
+    }
+
+    /// The progress hook only watches: counts rise to the total, which comes last, and the
+    /// scores are those of a plain ingest.
+    #[test]
+    fn progress_is_reported_without_changing_the_scores() {
+        let pts = hourly(24 * 12, shape);
+        let settings = Arc::new(EngineSettings::default());
+        let plain = SeriesEngine::new(settings.clone(), 3600).ingest(&pts, i64::MIN);
+        let mut seen = Vec::new();
+        let watched = SeriesEngine::new(settings, 3600).ingest_with_progress(
+            &pts,
+            i64::MIN,
+            &mut |done, total| seen.push((done, total)),
+        );
+        let scores =
+            |o: &Ingested| -> Vec<f64> { o.evaluated.iter().map(|e| e.verdict.score).collect() };
+        assert_eq!(scores(&plain), scores(&watched));
+        assert!(
+            seen.len() > 1 && seen.windows(2).all(|w| w[0].0 < w[1].0),
+            "{seen:?}"
+        );
+        assert_eq!(seen.last(), Some(&(pts.len(), pts.len())));
     }
 
     /// On five held-out weeks of real series (hourly taxi rides, half-hourly electricity
