@@ -299,20 +299,15 @@ fn check_config(config: Option<PathBuf>) -> Result<(), CliError> {
         c.schedule.interval, c.schedule.refit_every, c.schedule.backfill
     );
     println!(
-        "  model:    {} (horizon {}, levels {}%, window {}{})",
+        "  model:    {} (horizon {}; levels {} %; window {}{})",
         c.model.name,
         c.model.horizon,
-        c.model
-            .levels
-            .iter()
-            .map(f64::to_string)
-            .collect::<Vec<_>>()
-            .join("%, "),
+        crate::config::levels_text(&c.model.levels),
         c.model.window,
         c.model
             .preset
             .as_ref()
-            .map(|p| format!(", preset {p}"))
+            .map(|p| format!("; preset {p}"))
             .unwrap_or_default()
     );
     println!(

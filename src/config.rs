@@ -505,17 +505,39 @@ impl Settings {
             problems,
         };
         let text = expand_env(text, |k| std::env::var(k).ok()).map_err(fail)?;
-        let text = apply_preset(&text, dir).map_err(|p| fail(vec![p]))?;
+        // A preset that cannot be applied is one problem; the config's own keys are still
+        // checked, so that every problem is reported at once.
+        let (text, preset_problem) = match apply_preset(&text, dir) {
+            Ok(applied) => (applied, None),
+            Err(p) => (text, Some(p)),
+        };
+        let with_preset = |mut problems: Vec<String>| {
+            problems.splice(0..0, preset_problem.clone());
+            fail(problems)
+        };
         let config: Config = toml::from_str(&text).map_err(|e| {
             let msg = e.message().to_string();
             let at = e.span().map(|s| {
                 let line = text[..s.start.min(text.len())].matches('\n').count() + 1;
                 format!("line {line}: ")
             });
-            fail(vec![format!("{}{msg}", at.unwrap_or_default())])
+            with_preset(vec![format!("{}{msg}", at.unwrap_or_default())])
         })?;
-        validate(config, origin).map_err(fail)
+        match validate(config, origin) {
+            Ok(_) if preset_problem.is_some() => Err(with_preset(Vec::new())),
+            Ok(settings) => Ok(settings),
+            Err(problems) => Err(with_preset(problems)),
+        }
     }
+}
+
+/// Interval levels as a config writes them: `80, 95, 99`.
+pub fn levels_text(levels: &[f64]) -> String {
+    levels
+        .iter()
+        .map(f64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The presets shipped in `models/`, built in so they work wherever the binary is.
@@ -676,8 +698,9 @@ fn validate(config: Config, origin: &str) -> Result<Settings, Vec<String>> {
         .any(|l| (*l - config.detect.level).abs() < 1e-9)
     {
         problems.push(format!(
-            "detect.level: {} is not one of model.levels {:?}",
-            config.detect.level, m.levels
+            "detect.level: {} is not one of model.levels ({})",
+            config.detect.level,
+            levels_text(&m.levels)
         ));
     }
     if !m.periods.iter().all(|&p| valid_period(p)) {
@@ -857,8 +880,9 @@ fn validate(config: Config, origin: &str) -> Result<Settings, Vec<String>> {
             .any(|l| (*l - s.level).abs() < 1e-9)
         {
             problems.push(format!(
-                "sinks[{i}].level: {} is not one of model.levels {:?}",
-                s.level, config.model.levels
+                "sinks[{i}].level: {} is not one of model.levels ({})",
+                s.level,
+                levels_text(&config.model.levels)
             ));
         }
         if s.batch_lines == 0 || s.spool_max_points == 0 {
@@ -1077,6 +1101,32 @@ mod tests {
             assert!(all.contains(needle), "{needle} missing from {all}");
         }
         assert!(all.starts_with("bad.toml: "));
+    }
+
+    /// A preset that cannot be applied does not hide the config's own problems.
+    #[test]
+    fn a_bad_preset_is_reported_with_the_other_problems() {
+        let text = "[source]\ntype = \"demo\"\n[model]\npreset = \"nope\"\nname = \"prophet\"\n[detect]\nlevel = 90\n";
+        let e = Settings::parse(text, "bad.toml").unwrap_err();
+        assert_eq!(e.problems.len(), 3, "{:?}", e.problems);
+        assert!(
+            e.problems[0].contains("no preset `nope`"),
+            "{:?}",
+            e.problems
+        );
+        assert!(e.problems[1].contains("model.name"), "{:?}", e.problems);
+        assert!(
+            e.problems[2].contains("detect.level: 90 is not one of model.levels (80, 95, 99)"),
+            "{:?}",
+            e.problems
+        );
+        // Alone, it is still an error.
+        let e = Settings::parse(
+            "[source]\ntype = \"demo\"\n[model]\npreset = \"nope\"\n",
+            "t",
+        )
+        .unwrap_err();
+        assert_eq!(e.problems.len(), 1, "{:?}", e.problems);
     }
 
     #[test]
