@@ -23,9 +23,14 @@ impl SeriesKey {
         &self.0
     }
 
-    /// True when every `(key, value)` filter matches this series' tags.
+    /// True when this series' tags match every key the filters name; a key given several
+    /// times matches any of its values (`channel=news&channel=sports`, as a dashboard's
+    /// multi-value variable sends it).
     pub fn matches(&self, filters: &[(String, String)]) -> bool {
-        filters.iter().all(|(k, v)| self.0.get(k) == Some(v))
+        filters.iter().all(|(k, _)| {
+            let have = self.0.get(k);
+            filters.iter().any(|(k2, v)| k2 == k && have == Some(v))
+        })
     }
 }
 
@@ -511,6 +516,21 @@ mod tests {
         assert_eq!(k.to_string(), "channel=news,device=tv");
         assert!(k.matches(&[("channel".into(), "news".into())]));
         assert!(!k.matches(&[("channel".into(), "kids".into())]));
+        let f = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect()
+        };
+        // One key several times: any of its values; different keys: all of them.
+        assert!(k.matches(&f(&[("channel", "kids"), ("channel", "news")])));
+        assert!(k.matches(&f(&[
+            ("channel", "kids"),
+            ("device", "tv"),
+            ("channel", "news")
+        ])));
+        assert!(!k.matches(&f(&[("channel", "kids"), ("channel", "sports")])));
+        assert!(!k.matches(&f(&[("channel", "news"), ("device", "radio")])));
     }
 
     /// Three missing days of an hourly daily cycle on a rising level come back as the cycle,

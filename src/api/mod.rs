@@ -295,8 +295,8 @@ async fn forecast(
         return Err(ApiError::bad(
             "horizon",
             format!(
-                "must be positive and at most {}s (api.max_horizon)",
-                s.max_horizon_secs
+                "must be positive and at most {} (api.max_horizon)",
+                crate::timefmt::format_step(s.max_horizon_secs)
             ),
         ));
     }
@@ -304,7 +304,10 @@ async fn forecast(
     if !s.levels.iter().any(|l| (l - level).abs() < 1e-9) {
         return Err(ApiError::bad(
             "level",
-            format!("{level} is not one of the configured levels {:?}", s.levels),
+            format!(
+                "{level} is not one of the configured levels ({})",
+                crate::config::levels_text(&s.levels)
+            ),
         ));
     }
     p.format_ok()?;
@@ -817,6 +820,18 @@ mod tests {
             .any(|a| a["severity"].is_null()));
         let (_, body) = call(&state, "GET", "/api/v1/series", None).await;
         assert!(json(&body)["series"].as_array().unwrap().len() >= 3);
+        // A tag key given twice selects the series with either value.
+        let all = json(&body);
+        let names: Vec<&str> = all["series"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["tags"]["channel"].as_str().unwrap())
+            .collect();
+        let uri = format!("/api/v1/series?channel={}&channel={}", names[0], names[1]);
+        let (code, two) = call(&state, "GET", &uri, None).await;
+        assert_eq!(code, StatusCode::OK, "{two}");
+        assert_eq!(json(&two)["series"].as_array().unwrap().len(), 2, "{two}");
         // And the checker does catch a key the schema lacks.
         let mut extra = json(&body);
         extra["series"][0]["surprise"] = Value::Bool(true);

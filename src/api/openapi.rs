@@ -69,7 +69,7 @@ pub fn document() -> Value {
         if r.tag_filters {
             params.push(json!({
                 "name": "tags", "in": "query", "required": false, "style": "form", "explode": true,
-                "description": "any tag key filters the series, e.g. channel=news&device=tv",
+                "description": "any tag key filters the series, e.g. channel=news&device=tv; a key given several times matches any of its values (channel=news&channel=sports)",
                 "schema": {"type": "object", "additionalProperties": {"type": "string"}}
             }));
         }
