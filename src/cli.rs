@@ -445,11 +445,13 @@ fn read_series(input: &Path) -> Result<Series, CliError> {
         .iter()
         .filter(|p| p.value.is_finite())
         .all(|p| p.value >= 0.0);
+    let regular = crate::series::regularize(&points, step);
     let series = Series {
         table,
         step,
         grid,
         points,
+        regular,
         non_negative,
     };
     if let Some(note) = series.gap_note() {
@@ -476,27 +478,29 @@ fn order_warnings(rows: &[csvio::Row]) -> Vec<String> {
         }
         latest = latest.max(t);
     }
-    let rows_n = |n: usize| {
-        if n == 1 {
-            "1 row".to_string()
-        } else {
-            format!("{n} rows")
-        }
-    };
     let mut out = Vec::new();
     if let Some(t) = first_late {
         out.push(format!(
             "{} out of time order (the first: {t}); read sorted by time",
-            rows_n(late)
+            count(late, "row")
         ));
     }
     if let Some(t) = first_repeat {
         out.push(format!(
             "{} with a timestamp seen before (the first: {t}); each time is taken once: its last value goes into the history, `detect` scores its first",
-            rows_n(repeated)
+            count(repeated, "row")
         ));
     }
     out
+}
+
+/// `1 row`, `2 rows`.
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }
 
 /// A CLI input series.
@@ -506,6 +510,9 @@ struct Series {
     /// Set when the series is dated in calendar months.
     grid: Option<MonthGrid>,
     points: Vec<Point>,
+    /// The points on the time grid (NaN where a step has no value): what `backtest` prepares
+    /// and the gap note counts.
+    regular: crate::series::Regular,
     /// No value is negative.
     non_negative: bool,
 }
@@ -540,23 +547,19 @@ impl Series {
     /// Says how many steps of the time grid have no value (no row, or no number in it) and
     /// are filled before fitting, and where the longest such run starts: None when none are.
     fn gap_note(&self) -> Option<String> {
-        let grid = crate::series::regularize(&self.points, self.step);
+        let grid = &self.regular;
         let missing = grid.values.iter().filter(|v| !v.is_finite()).count();
         if missing == 0 || missing == grid.values.len() {
             return None;
         }
         let runs = crate::series::runs(grid.values.len(), |i| !grid.values[i].is_finite());
-        let longest = runs
-            .iter()
-            .max_by_key(|r| (r.len(), std::cmp::Reverse(r.start)))?;
+        // The first of the longest (max_by_key keeps the last of equals).
+        let longest = runs.iter().rev().max_by_key(|r| r.len())?;
         Some(format!(
             "{missing} of {} steps of {} have no value and are filled before fitting (the longest gap: {} from {})",
             grid.values.len(),
             crate::timefmt::format_step(self.step),
-            match longest.len() {
-                1 => "1 step".to_string(),
-                k => format!("{k} steps"),
-            },
+            count(longest.len(), "step"),
             self.format(grid.ts(longest.start))
         ))
     }
@@ -683,9 +686,10 @@ fn detect_summary(series: &Series, output: &Path, out: &crate::engine::Ingested)
         out.events.len()
     );
     for e in out.events.iter().take(SUMMARY_EVENTS) {
-        let when = match e.start == e.end {
-            true => series.format(e.start),
-            false => format!("{} to {}", series.format(e.start), series.format(e.end)),
+        let when = if e.start == e.end {
+            series.format(e.start)
+        } else {
+            format!("{} to {}", series.format(e.start), series.format(e.end))
         };
         eprintln!(
             "  {when}: peak score {:.2} ({}){}",
@@ -797,8 +801,7 @@ fn backtest_cmd(
 ) -> Result<(), CliError> {
     let series = read_series(input)?;
     series.check_periods(period.as_deref())?;
-    let Series { step, points, .. } = series;
-    let regular = crate::series::regularize(&points, step);
+    let Series { step, regular, .. } = series;
     let prepared = crate::series::prepare(&regular.values, step, period.as_deref())
         .ok_or_else(|| CliError::usage(format!("{}: no finite values", input.display())))?;
     let (y, periods) = (&prepared.y, &prepared.periods);

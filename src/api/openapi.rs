@@ -102,30 +102,32 @@ pub fn document() -> Value {
     })
 }
 
+/// A reference to schema `name` of [`schemas`].
+fn schema(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
 /// The body of a response, by route and status: a JSON schema from [`schemas`] (and CSV where
 /// `format=csv` gives it), or the media type of a body for people or Prometheus.
 fn content(path: &str, status: &str) -> Option<Value> {
-    let schema = |name: &str| json!({"$ref": format!("#/components/schemas/{name}")});
-    let csv = json!({"schema": {"type": "string"}});
-    let text = json!({"text/plain": {"schema": {"type": "string"}}});
+    let json_body = |name: &str| json!({"application/json": {"schema": schema(name)}});
+    let string = json!({"schema": {"type": "string"}});
     Some(match (path, status) {
-        ("/", "200") => json!({"text/html": {"schema": {"type": "string"}}}),
-        ("/healthz" | "/metrics", "200") => text,
-        ("/readyz", "200") => json!({"application/json": {"schema": schema("Ready")}}),
-        ("/api/v1/series", "200") => json!({"application/json": {"schema": schema("SeriesList")}}),
+        ("/", "200") => json!({"text/html": string}),
+        ("/healthz" | "/metrics", "200") => json!({"text/plain": string}),
+        ("/readyz", "200") => json_body("Ready"),
+        ("/api/v1/series", "200") => json_body("SeriesList"),
         ("/api/v1/forecast", "200") => {
-            json!({"application/json": {"schema": schema("ForecastList")}, "text/csv": csv})
+            json!({"application/json": {"schema": schema("ForecastList")}, "text/csv": string})
         }
         ("/api/v1/anomalies", "200") => {
-            json!({"application/json": {"schema": schema("AnomalyList")}, "text/csv": csv})
+            json!({"application/json": {"schema": schema("AnomalyList")}, "text/csv": string})
         }
-        ("/api/v1/refit", "202") => json!({"application/json": {"schema": schema("Scheduled")}}),
+        ("/api/v1/refit", "202") => json_body("Scheduled"),
         ("/api/v1/openapi.json", "200") => {
             json!({"application/json": {"schema": {"type": "object"}}})
         }
-        (_, "400" | "401" | "404" | "500" | "503") => {
-            json!({"application/json": {"schema": schema("Error")}})
-        }
+        (_, "400" | "401" | "404" | "500" | "503") => json_body("Error"),
         _ => return None,
     })
 }
@@ -136,8 +138,10 @@ fn content(path: &str, status: &str) -> Option<Value> {
 fn schemas() -> Value {
     let time = json!({"type": "string", "format": "date-time"});
     let time_or_null = json!({"type": "string", "format": "date-time", "nullable": true});
-    let tags = json!({"$ref": "#/components/schemas/Tags"});
     let number = json!({"type": "number"});
+    let string = json!({"type": "string"});
+    let array_of = |item: &str| json!({"type": "array", "items": schema(item)});
+    let severity = json!({"type": "string", "enum": ["warning", "critical"]});
     let object = |props: Value| {
         let required: Vec<&String> = props
             .as_object()
@@ -145,45 +149,44 @@ fn schemas() -> Value {
             .unwrap_or_default();
         json!({"type": "object", "properties": props, "required": required, "additionalProperties": false})
     };
-    let list = |key: &str, item: &str| {
-        object(
-            json!({key: {"type": "array", "items": {"$ref": format!("#/components/schemas/{item}")}}}),
-        )
+    // Everything about one series starts with its key and tags.
+    let of_series = |mut props: Value| {
+        props["key"] = string.clone();
+        props["tags"] = schema("Tags");
+        object(props)
     };
+    let mut coverage = object(
+        json!({"level": number, "share": number, "observations": {"type": "integer"}, "days": {"type": "integer"}}),
+    );
+    coverage["nullable"] = true.into();
+    coverage["description"] =
+        "share of the last days' observations inside the detect.level interval".into();
+    let mut series = of_series(json!({
+        "model": {"type": "string", "nullable": true, "description": "the model fitted last (auto's choice)"},
+        "periods": {"type": "array", "items": {"type": "integer"}, "description": "seasonal periods in steps"},
+        "status": {"type": "string", "enum": ["ok", "warming_up", "error", "retired"]},
+        "reason": {"type": "string", "nullable": true, "description": "why the status is not ok"},
+        "last_point": time_or_null,
+        "last_fit": time_or_null,
+        "backtest_mase": {"type": "number", "nullable": true},
+        "interval_coverage": coverage,
+    }));
+    series["properties"]["key"]["description"] = "the tags as k=v pairs joined by commas".into();
+    let mut nullable_severity = severity.clone();
+    nullable_severity["nullable"] = true.into();
     json!({
-        "Tags": {"type": "object", "additionalProperties": {"type": "string"}, "description": "the series' tags, e.g. {\"channel\": \"news\"}"},
-        "Series": object(json!({
-            "key": {"type": "string", "description": "the tags as k=v pairs joined by commas"},
-            "tags": tags,
-            "model": {"type": "string", "nullable": true, "description": "the model fitted last (auto's choice)"},
-            "periods": {"type": "array", "items": {"type": "integer"}, "description": "seasonal periods in steps"},
-            "status": {"type": "string", "enum": ["ok", "warming_up", "error", "retired"]},
-            "reason": {"type": "string", "nullable": true, "description": "why the status is not ok"},
-            "last_point": time_or_null,
-            "last_fit": time_or_null,
-            "backtest_mase": {"type": "number", "nullable": true},
-            "interval_coverage": {
-                "nullable": true,
-                "description": "share of the last days' observations inside the detect.level interval",
-                "type": "object", "additionalProperties": false,
-                "required": ["level", "share", "observations", "days"],
-                "properties": {"level": number, "share": number, "observations": {"type": "integer"}, "days": {"type": "integer"}},
-            },
-        })),
-        "SeriesList": list("series", "Series"),
+        "Tags": {"type": "object", "additionalProperties": string, "description": "the series' tags, e.g. {\"channel\": \"news\"}"},
+        "Series": series,
+        "SeriesList": object(json!({"series": array_of("Series")})),
         "ForecastPoint": object(json!({"time": time, "yhat": number, "yhat_lower": number, "yhat_upper": number})),
-        "Forecast": object(json!({
-            "key": {"type": "string"},
-            "tags": tags,
-            "model": {"type": "string"},
+        "Forecast": of_series(json!({
+            "model": string,
             "generated_at": time,
             "level": number,
-            "points": {"type": "array", "items": {"$ref": "#/components/schemas/ForecastPoint"}},
+            "points": array_of("ForecastPoint"),
         })),
-        "ForecastList": list("series", "Forecast"),
-        "Anomaly": object(json!({
-            "key": {"type": "string"},
-            "tags": tags,
+        "ForecastList": object(json!({"series": array_of("Forecast")})),
+        "Anomaly": of_series(json!({
             "time": time,
             "value": number,
             "yhat": number,
@@ -191,25 +194,20 @@ fn schemas() -> Value {
             "yhat_upper": number,
             "anomaly_score": {"type": "number", "description": "1 or more is anomalous"},
             "is_anomaly": {"type": "boolean", "description": "part of an event (confirmed)"},
-            "detector": {"type": "string"},
-            "severity": {"type": "string", "enum": ["warning", "critical"], "nullable": true},
+            "detector": string,
+            "severity": nullable_severity,
         })),
-        "Event": object(json!({
-            "key": {"type": "string"},
-            "tags": tags,
+        "Event": of_series(json!({
             "start": time,
             "end": time,
             "peak_score": number,
-            "detector": {"type": "string"},
-            "severity": {"type": "string", "enum": ["warning", "critical"]},
+            "detector": string,
+            "severity": severity,
             "open": {"type": "boolean", "description": "still going on at the last observation"},
         })),
-        "AnomalyList": object(json!({
-            "anomalies": {"type": "array", "items": {"$ref": "#/components/schemas/Anomaly"}},
-            "events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}},
-        })),
+        "AnomalyList": object(json!({"anomalies": array_of("Anomaly"), "events": array_of("Event")})),
         "Scheduled": object(json!({"scheduled": {"type": "integer", "description": "series that will be refitted"}})),
         "Ready": object(json!({"status": {"type": "string", "enum": ["ready"]}})),
-        "Error": object(json!({"error": {"type": "string"}})),
+        "Error": object(json!({"error": string})),
     })
 }
