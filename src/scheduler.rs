@@ -558,10 +558,9 @@ impl Scheduler {
                 continue;
             }
             self.metrics.set_anomaly(key, score, true);
-            let silent = std::time::Duration::from_secs((now - last).max(0) as u64);
             let reason = format!(
                 "missing: no new data for {}",
-                humantime::format_duration(silent)
+                crate::timefmt::format_duration(now - last)
             );
             if st.reason.as_deref() != Some(reason.as_str()) {
                 st.reason = Some(reason);

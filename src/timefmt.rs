@@ -224,7 +224,7 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
         .and_then(|d| i64::try_from(d.as_secs()).map_err(|_| format!("`{s}` is too long")))
 }
 
-/// A time step for people: `1h`, `30m`, `1day`, and `1 month`, `3 months` for the calendar
+/// A time step for people: `1h`, `30m`, `1d`, and `1 month`, `3 months` for the calendar
 /// grid of [`MONTH_SECS`].
 pub fn format_step(secs: i64) -> String {
     if secs >= MONTH_SECS && secs % MONTH_SECS == 0 {
@@ -235,7 +235,26 @@ pub fn format_step(secs: i64) -> String {
             format!("{n} months")
         };
     }
-    humantime::format_duration(std::time::Duration::from_secs(secs.max(0) as u64)).to_string()
+    format_duration(secs)
+}
+
+/// A duration as the config writes it, in days at most: `35d`, `1d 12h`, `1h 30m`, `45s`
+/// (`0s` for zero or less). humantime's own form counts months of 30.44 days, so the
+/// default `api.max_horizon` of 35d read `1month 4days 13h 26m 24s`.
+pub fn format_duration(secs: i64) -> String {
+    if secs <= 0 {
+        return "0s".into();
+    }
+    let parts: Vec<String> = [(86_400, "d"), (3600, "h"), (60, "m"), (1, "s")]
+        .iter()
+        .scan(secs, |left, &(unit, suffix)| {
+            let n = *left / unit;
+            *left %= unit;
+            Some((n > 0).then(|| format!("{n}{suffix}")))
+        })
+        .flatten()
+        .collect();
+    parts.join(" ")
 }
 
 /// Parses an RFC 3339 time, a plain `YYYY-MM-DD[ HH:MM[:SS]]` (UTC) or Unix time into Unix
@@ -254,9 +273,22 @@ mod tests {
     fn steps_read_as_people_write_them() {
         assert_eq!(format_step(3600), "1h");
         assert_eq!(format_step(1800), "30m");
-        assert_eq!(format_step(86_400), "1day");
+        assert_eq!(format_step(86_400), "1d");
         assert_eq!(format_step(MONTH_SECS), "1 month");
         assert_eq!(format_step(3 * MONTH_SECS), "3 months");
+        // Days at most, as the config writes durations, and read back by parse_duration:
+        // 35 days once read `1month 4days 13h 26m 24s`.
+        for (secs, text) in [
+            (35 * 86_400, "35d"),
+            (86_400 + 12 * 3600, "1d 12h"),
+            (5400, "1h 30m"),
+            (45, "45s"),
+            (0, "0s"),
+        ] {
+            assert_eq!(format_duration(secs), text);
+            assert_eq!(parse_duration(text), Ok(secs));
+        }
+        assert_eq!(format_duration(-5), "0s");
     }
 
     #[test]

@@ -406,10 +406,18 @@ async fn anomalies(
         &["since", "until", "min_score", "format", "limit"],
     )?;
     let now = s.clock.now();
-    let since = p.time("since", now)?.unwrap_or(now - 7 * 86_400);
+    let given_since = p.time("since", now)?;
+    let since = given_since.unwrap_or(now - 7 * 86_400);
     let until = p.time("until", now)?.unwrap_or(i64::MAX);
     if since > until {
-        return Err(ApiError::bad("since", "is after `until`".into()));
+        // An `until` alone, further back than the default `since`, must say where the
+        // `since` it did not give came from.
+        let what = if given_since.is_some() {
+            "is after `until`"
+        } else {
+            "(7 days ago when not given) is after `until`: give an earlier `since`"
+        };
+        return Err(ApiError::bad("since", what.into()));
     }
     let min_score = p.number("min_score")?.unwrap_or(1.0);
     if min_score < 0.0 {
@@ -972,6 +980,19 @@ mod tests {
                 "{uri}: {body}"
             );
         }
+        // The limit reads as the config writes it (it read `1month 4days 13h 26m 24s`), and
+        // an `until` before the default `since` says the `since` is a default.
+        let (_, body) = call(&state, "GET", "/api/v1/forecast?horizon=900d", None).await;
+        assert!(body.contains("at most 35d (api.max_horizon)"), "{body}");
+        let (code, body) = call(
+            &state,
+            "GET",
+            "/api/v1/anomalies?until=2020-01-01T00:00:00Z",
+            None,
+        )
+        .await;
+        assert_eq!(code, StatusCode::BAD_REQUEST);
+        assert!(body.contains("7 days ago when not given"), "{body}");
         let (code, body) = call(&state, "GET", "/api/v1/forecast?channel=nope", None).await;
         assert_eq!(code, StatusCode::NOT_FOUND);
         assert!(json(&body)["error"]
