@@ -242,6 +242,32 @@ fn page_draws_every_channel_in_chromium(port: u16, dir: &std::path::Path) {
         dom.contains("class=\"anomaly\""),
         "the injected anomalies are marked"
     );
+    // A time axis: a tick per UTC midnight over two weeks back and one ahead, consecutive
+    // days, labelled; where the actuals end; and each anomaly says what it was on hover.
+    let days: Vec<chrono::NaiveDate> = dom
+        .split("data-day=\"")
+        .skip(1)
+        .map(|s| s[..10].parse().expect("a YYYY-MM-DD day"))
+        .collect();
+    assert_eq!(days.len() % 12, 0, "{days:?}");
+    let per_chart = days.len() / 12;
+    assert!((20..=23).contains(&per_chart), "{per_chart} days a chart");
+    for chart in days.chunks(per_chart) {
+        assert!(
+            chart
+                .windows(2)
+                .all(|w| w[1] - w[0] == chrono::Duration::days(1)),
+            "{chart:?}"
+        );
+    }
+    assert!(dom.matches("class=\"day-label\"").count() >= 12 * 5);
+    assert_eq!(dom.matches("class=\"now\"").count(), 12);
+    let titles = dom.matches("class=\"anomaly\"><title>").count();
+    assert_eq!(titles, dom.matches("class=\"anomaly\"").count());
+    assert!(
+        dom.contains("; score "),
+        "an anomaly's title gives its score"
+    );
     let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("viewcast-page.png");
     let out = chromium(
         dir,
