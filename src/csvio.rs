@@ -32,10 +32,24 @@ pub struct Row {
 }
 
 /// A parsed CSV file.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Table {
     pub rows: Vec<Row>,
     pub form: TimeForm,
+    /// Rows that could not be read (a bad timestamp or value, too few columns), in file
+    /// order. [`read`] and [`parse`] fail on the first; [`read_lenient`] leaves them out.
+    pub bad_rows: Vec<CsvError>,
+}
+
+impl Table {
+    /// The table, or the first of its bad rows as the error.
+    fn strict(mut self) -> Result<Self, CsvError> {
+        if self.bad_rows.is_empty() {
+            Ok(self)
+        } else {
+            Err(self.bad_rows.swap_remove(0))
+        }
+    }
 }
 
 /// Splits one CSV line at `delimiter`, honouring double quotes (`""` inside quotes is a
@@ -72,6 +86,17 @@ const VALUE_ALIASES: &[&str] = &["_value", "y"];
 /// has no comma (spreadsheets in many locales write `;`). Empty, `NaN` or `null` values are kept as missing (NaN); any other
 /// non-number is an error. A `path` of `-` is standard input.
 pub fn read(path: &Path, value_column: &str, tag_columns: &[String]) -> Result<Table, CsvError> {
+    read_lenient(path, value_column, tag_columns).and_then(Table::strict)
+}
+
+/// [`read`], except that rows it cannot read are left out and listed in
+/// [`Table::bad_rows`] instead of failing the whole file: a daemon watching an export
+/// keeps every good row when one line is mangled. The header must still be readable.
+pub fn read_lenient(
+    path: &Path,
+    value_column: &str,
+    tag_columns: &[String],
+) -> Result<Table, CsvError> {
     let text = if path == Path::new("-") {
         std::io::read_to_string(std::io::stdin())
     } else {
@@ -81,10 +106,20 @@ pub fn read(path: &Path, value_column: &str, tag_columns: &[String]) -> Result<T
         path: path.to_path_buf(),
         source,
     })?;
-    parse(&text, path, value_column, tag_columns)
+    parse_lenient(&text, path, value_column, tag_columns)
 }
 
+/// Parses CSV `text` read from `path` (see [`read`]).
 pub fn parse(
+    text: &str,
+    path: &Path,
+    value_column: &str,
+    tag_columns: &[String],
+) -> Result<Table, CsvError> {
+    parse_lenient(text, path, value_column, tag_columns).and_then(Table::strict)
+}
+
+fn parse_lenient(
     text: &str,
     path: &Path,
     value_column: &str,
@@ -159,11 +194,54 @@ pub fn parse(
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let layout = Layout {
+        delimiter,
+        ts: ts_col,
+        value: val_col,
+        tags: tag_cols,
+    };
     let mut rows = Vec::new();
+    let mut bad_rows = Vec::new();
     let mut form = None;
     for (i, line) in lines {
         let n = i + 1;
-        let cells = split_line(line, delimiter);
+        match layout.row(line, n, &bad) {
+            Ok((row, f)) => {
+                // The latest row's form: a forecast continues from it (after a change to
+                // summer time, at the summer offset).
+                if form.is_none_or(|(latest, _)| row.point.ts >= latest) {
+                    form = Some((row.point.ts, f));
+                }
+                rows.push(row);
+            }
+            Err(e) => bad_rows.push(e),
+        }
+    }
+    Ok(Table {
+        rows,
+        form: form.map_or(TimeForm::Plain { t: false, frac: 0 }, |(_, f)| f),
+        bad_rows,
+    })
+}
+
+/// Where a file's fields are: its delimiter and the columns of the timestamp, the value and
+/// the tags.
+struct Layout {
+    delimiter: char,
+    ts: usize,
+    value: usize,
+    tags: Vec<usize>,
+}
+
+impl Layout {
+    /// One data line (line number `n`) as a row and the form of its timestamp.
+    fn row(
+        &self,
+        line: &str,
+        n: usize,
+        bad: &impl Fn(usize, String) -> CsvError,
+    ) -> Result<(Row, TimeForm), CsvError> {
+        let cells = split_line(line, self.delimiter);
         let cell = |c: usize| {
             cells.get(c).map(|s| s.trim()).ok_or_else(|| {
                 bad(
@@ -172,44 +250,37 @@ pub fn parse(
                 )
             })
         };
-        let raw_ts = cell(ts_col)?;
+        let raw_ts = cell(self.ts)?;
         let (ts, f) = parse_timestamp(raw_ts).ok_or_else(|| {
             bad(
                 n,
                 format!("`{raw_ts}` is not a timestamp (YYYY-MM-DD[ HH:MM[:SS]], RFC 3339 or Unix time)"),
             )
         })?;
-        // The latest row's form: a forecast continues from it (after a change to summer
-        // time, at the summer offset).
-        if form.is_none_or(|(latest, _)| ts >= latest) {
-            form = Some((ts, f));
-        }
-        let raw_val = cell(val_col)?;
+        let raw_val = cell(self.value)?;
         let value = match raw_val.to_ascii_lowercase().as_str() {
             "" | "nan" | "null" | "na" => f64::NAN,
             _ => raw_val
                 .parse::<f64>()
-                .or_else(|e| match delimiter {
+                .or_else(|e| match self.delimiter {
                     // Where `;` separates fields, `,` is the decimal mark.
                     ';' => raw_val.replace(',', ".").parse::<f64>(),
                     _ => Err(e),
                 })
                 .map_err(|_| bad(n, format!("`{raw_val}` is not a number")))?,
         };
-        let tags = tag_cols
+        let tags = self
+            .tags
             .iter()
             .map(|&c| cell(c).map(str::to_string))
             .collect::<Result<Vec<_>, _>>()?;
-        rows.push(Row {
+        let row = Row {
             raw_ts: raw_ts.to_string(),
             point: Point { ts, value },
             tags,
-        });
+        };
+        Ok((row, f))
     }
-    Ok(Table {
-        rows,
-        form: form.map_or(TimeForm::Plain { t: false, frac: 0 }, |(_, f)| f),
-    })
 }
 
 #[cfg(test)]

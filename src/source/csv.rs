@@ -18,6 +18,9 @@ pub struct CsvSource {
     value_column: String,
     tag_columns: Vec<String>,
     cursors: Mutex<HashMap<SeriesKey, i64>>,
+    /// The last problem logged per file: files are re-read every poll, and the same bad
+    /// line is logged once, not every minute.
+    reported: Mutex<HashMap<PathBuf, String>>,
 }
 
 impl CsvSource {
@@ -27,6 +30,7 @@ impl CsvSource {
             value_column,
             tag_columns,
             cursors: Mutex::new(HashMap::new()),
+            reported: Mutex::new(HashMap::new()),
         }
     }
 
@@ -49,25 +53,43 @@ impl CsvSource {
                     continue;
                 };
                 // One bad file never hides the others: it is logged and skipped.
-                match csvio::read(&f, &self.value_column, &[]) {
+                match csvio::read_lenient(&f, &self.value_column, &[]) {
                     Ok(t) => {
+                        self.report(&f, &t.bad_rows);
                         series.insert(
                             SeriesKey::new([(tag, stem)]),
                             t.rows.into_iter().map(|r| r.point).collect(),
                         );
                     }
-                    Err(e) => tracing::warn!(error = %e, "skipping unreadable CSV file"),
+                    Err(e) => self.report(&f, &[e]),
                 }
             }
         } else {
-            let t = csvio::read(&self.path, &self.value_column, &self.tag_columns)
+            let t = csvio::read_lenient(&self.path, &self.value_column, &self.tag_columns)
                 .map_err(|e| err(e.to_string()))?;
+            self.report(&self.path, &t.bad_rows);
             for r in t.rows {
                 let key = SeriesKey::new(self.tag_columns.iter().cloned().zip(r.tags));
                 series.entry(key).or_default().push(r.point);
             }
         }
         Ok(series)
+    }
+
+    /// Logs what could not be read of `file` (a whole file, or rows left out of it), once
+    /// until it changes. One mangled line of an export must not stop every series in it.
+    fn report(&self, file: &std::path::Path, problems: &[csvio::CsvError]) {
+        let summary = match problems {
+            [] => String::new(),
+            [only] => only.to_string(),
+            [first, ..] => format!("{} problems, the first: {first}", problems.len()),
+        };
+        let mut reported = self.reported.lock().unwrap_or_else(|e| e.into_inner());
+        let before = reported.get(file).map_or("", String::as_str);
+        if summary != before && !summary.is_empty() {
+            tracing::warn!(problem = %summary, "CSV source: left out what could not be read");
+        }
+        reported.insert(file.to_path_buf(), summary);
     }
 }
 
@@ -149,5 +171,43 @@ mod tests {
         let got = src.poll(0).await.unwrap().updates;
         assert_eq!(got.len(), 2);
         assert_eq!(got[1].points[1].value, 6.0);
+    }
+
+    /// A mangled line (a bad value, a bad timestamp, a cut-off row) is left out and the rest
+    /// of the file read: it failed the whole poll, every series of the file with it.
+    #[tokio::test]
+    async fn bad_rows_are_left_out_and_the_rest_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("all.csv");
+        std::fs::write(
+            &f,
+            "timestamp,channel,value\n2020-01-01 00:00:00,a,1\n2020-01-01 00:00:00,b,abc\n\
+             yesterday,a,3\n2020-01-01 01:00:00\n2020-01-01 01:00:00,a,2\n2020-01-01 01:00:00,b,6\n\
+             2020-01-01 02:00:00,b,7\n",
+        )
+        .unwrap();
+        let src = CsvSource::new(f, "value".into(), vec!["channel".into()]);
+        let got = src.poll(0).await.unwrap().updates;
+        let values = |i: usize| got[i].points.iter().map(|p| p.value).collect::<Vec<_>>();
+        assert_eq!(got.len(), 2);
+        assert_eq!(values(0), [1.0, 2.0]);
+        assert_eq!(values(1), [6.0, 7.0]);
+
+        // The same in a folder of files: the file's good rows are kept.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("news.csv"),
+            "timestamp,value\n2020-01-01 00:00:00,1\n2020-01-01 01:00:00,n/a\n2020-01-01 02:00:00,3\n",
+        )
+        .unwrap();
+        let src = CsvSource::new(dir.path().to_path_buf(), "value".into(), Vec::new());
+        let got = src.poll(0).await.unwrap().updates;
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].points.len(), 2);
+        // A header without the columns is still an error for a single file.
+        let f = dir.path().join("bad.csv");
+        std::fs::write(&f, "when,what\n1,2\n").unwrap();
+        let src = CsvSource::new(f, "value".into(), Vec::new());
+        assert!(src.poll(0).await.is_err());
     }
 }
