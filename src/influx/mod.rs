@@ -276,16 +276,26 @@ impl Backend {
 
 /// reqwest errors can carry the URL with credentials in its query; keep only the cause.
 fn without_url(e: &reqwest::Error) -> String {
-    let mut msg = if e.is_timeout() {
+    let msg = if e.is_timeout() {
         "timed out".to_string()
     } else if e.is_connect() {
         "connection refused or failed".to_string()
     } else {
         "request failed".to_string()
     };
-    let mut src = std::error::Error::source(e);
+    with_causes(msg, std::error::Error::source(e))
+}
+
+/// `msg`, then each cause of the chain from `src` that it does not already say: hyper's
+/// causes repeat their own causes' text, and a refused connection read "error trying to
+/// connect: tcp connect error: Connection refused (os error 111): tcp connect error:
+/// Connection refused (os error 111): Connection refused (os error 111)".
+fn with_causes(mut msg: String, mut src: Option<&(dyn std::error::Error + 'static)>) -> String {
     while let Some(s) = src {
-        msg = format!("{msg}: {s}");
+        let text = s.to_string();
+        if !msg.contains(&text) {
+            msg = format!("{msg}: {text}");
+        }
         src = s.source();
     }
     msg
@@ -301,5 +311,28 @@ fn clip(s: &str) -> String {
         format!("{}…", &s[..end])
     } else {
         s.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A refused connection is named once, not once per layer of hyper's error chain.
+    #[tokio::test]
+    async fn a_refused_connection_reads_once() {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let e = reqwest::Client::new()
+            .get(format!("http://127.0.0.1:{port}/ping?p=secret"))
+            .send()
+            .await
+            .unwrap_err();
+        let msg = without_url(&e);
+        assert!(msg.starts_with("connection refused or failed: "), "{msg}");
+        assert_eq!(msg.matches("Connection refused").count(), 1, "{msg}");
+        assert!(!msg.contains("secret"), "{msg}");
     }
 }
