@@ -120,9 +120,7 @@ pub fn app(state: AppState) -> Router {
             ("get", "/api/v1/forecast") => router.route(r.path, get(forecast)),
             ("get", "/api/v1/anomalies") => router.route(r.path, get(anomalies)),
             ("post", "/api/v1/refit") => router.route(r.path, post(refit)),
-            ("get", "/api/v1/openapi.json") => {
-                router.route(r.path, get(|| async { Json(openapi::document()) }))
-            }
+            ("get", "/api/v1/openapi.json") => router.route(r.path, get(openapi_json)),
             // A documented route without a handler is a programming error caught by the tests.
             _ => router,
         };
@@ -183,6 +181,21 @@ async fn readyz(State(s): State<AppState>) -> Response {
         (Some(reason), _) => ApiError::Unavailable(reason).into_response(),
         (None, Ok(())) => Json(json!({"status": "ready"})).into_response(),
     }
+}
+
+/// The OpenAPI document, with the tag keys of the series held now as filter parameters.
+async fn openapi_json(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let store = s.store.clone();
+    let rows = blocking(move || store.series()).await?;
+    let tag_keys: BTreeSet<String> = rows
+        .iter()
+        .flat_map(|r| r.key.tags().keys().cloned())
+        .collect();
+    let served = openapi::Served {
+        tag_keys: tag_keys.into_iter().collect(),
+        levels: s.levels.clone(),
+    };
+    Ok(Json(openapi::document(&served)))
 }
 
 async fn metrics(State(s): State<AppState>) -> Response {
@@ -406,18 +419,14 @@ async fn anomalies(
         &["since", "until", "min_score", "format", "limit"],
     )?;
     let now = s.clock.now();
-    let given_since = p.time("since", now)?;
-    let since = given_since.unwrap_or(now - 7 * 86_400);
     let until = p.time("until", now)?.unwrap_or(i64::MAX);
+    // Without `since`, the 7 days before `until` (or before now): an `until` alone, further
+    // back than a week, asked for nothing and was refused.
+    let since = p
+        .time("since", now)?
+        .unwrap_or(until.min(now).saturating_sub(7 * 86_400));
     if since > until {
-        // An `until` alone, further back than the default `since`, must say where the
-        // `since` it did not give came from.
-        let what = if given_since.is_some() {
-            "is after `until`"
-        } else {
-            "(7 days ago when not given) is after `until`: give an earlier `since`"
-        };
-        return Err(ApiError::bad("since", what.into()));
+        return Err(ApiError::bad("since", "is after `until`".into()));
     }
     let min_score = p.number("min_score")?.unwrap_or(1.0);
     if min_score < 0.0 {
@@ -891,9 +900,77 @@ mod tests {
                 .map(|x| x["name"].as_str().unwrap())
                 .collect();
             assert!(
-                names.contains(&"format") && names.contains(&"tags"),
+                names.contains(&"format") && names.contains(&"channel"),
                 "{p}: {names:?}"
             );
+        }
+    }
+
+    /// The parameters' schemas take what the handlers take and refuse what they refuse, so a
+    /// client generated from the document sends valid requests (schemathesis sent
+    /// `horizon=` and `?x=` from schemas that allowed any string and any key).
+    #[tokio::test]
+    async fn openapi_parameters_are_as_strict_as_the_handlers() {
+        let (_dir, state, mut sched) = setup("").await;
+        // Before any series, any key may filter.
+        let (_, body) = call(&state, "GET", "/api/v1/openapi.json", None).await;
+        let before = json(&body);
+        sched
+            .cycle(&tokio_util::sync::CancellationToken::new())
+            .await;
+        let (_, body) = call(&state, "GET", "/api/v1/openapi.json", None).await;
+        let doc = json(&body);
+        let param = |doc: &Value, path: &str, name: &str| -> Value {
+            doc["paths"][path]["get"]["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["name"] == name)
+                .map(|p| p["schema"].clone())
+                .unwrap_or(Value::Null)
+        };
+        assert_eq!(param(&before, "/api/v1/series", "tags")["type"], "object");
+        // After a cycle: the series' tag key, not any key.
+        let forecast = "/api/v1/forecast";
+        assert_eq!(param(&doc, forecast, "channel")["type"], "array");
+        assert!(param(&doc, forecast, "tags").is_null());
+        assert_eq!(param(&doc, forecast, "level")["enum"], json!(state.levels));
+        assert_eq!(
+            param(&doc, forecast, "format")["enum"],
+            json!(["json", "csv"])
+        );
+        let pattern = param(&doc, forecast, "horizon")["pattern"].clone();
+        assert_eq!(
+            param(&doc, "/api/v1/anomalies", "since")["anyOf"][1]["pattern"],
+            pattern
+        );
+        let duration = regex::Regex::new(pattern.as_str().unwrap()).unwrap();
+        for (given, ok) in [
+            ("7d", true),
+            ("90m", true),
+            ("1h%2030m", true),
+            ("2w", true),
+            ("36hours", true),
+            ("", false),
+            ("soon", false),
+            ("-1d", false),
+            ("0d", false),
+            ("7%20parsecs", false),
+        ] {
+            let text = given.replace("%20", " ");
+            assert_eq!(duration.is_match(&text), ok, "pattern on `{text}`");
+            let (code, body) =
+                call(&state, "GET", &format!("{forecast}?horizon={given}"), None).await;
+            let want = if ok {
+                StatusCode::OK
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            assert_eq!(code, want, "horizon=`{text}`: {body}");
+        }
+        for level in &state.levels {
+            let (code, _) = call(&state, "GET", &format!("{forecast}?level={level}"), None).await;
+            assert_eq!(code, StatusCode::OK);
         }
     }
 
@@ -980,19 +1057,29 @@ mod tests {
                 "{uri}: {body}"
             );
         }
-        // The limit reads as the config writes it (it read `1month 4days 13h 26m 24s`), and
-        // an `until` before the default `since` says the `since` is a default.
+        // The limit reads as the config writes it (it read `1month 4days 13h 26m 24s`).
         let (_, body) = call(&state, "GET", "/api/v1/forecast?horizon=900d", None).await;
         assert!(body.contains("at most 35d (api.max_horizon)"), "{body}");
-        let (code, body) = call(
-            &state,
-            "GET",
-            "/api/v1/anomalies?until=2020-01-01T00:00:00Z",
-            None,
-        )
-        .await;
-        assert_eq!(code, StatusCode::BAD_REQUEST);
-        assert!(body.contains("7 days ago when not given"), "{body}");
+        // `until` alone gives the week before it (an `until` over a week back was refused:
+        // the default `since`, a week before now, was after it).
+        let uri = "/api/v1/anomalies?until=2020-01-01T00:00:00Z&min_score=0";
+        let (code, body) = call(&state, "GET", uri, None).await;
+        assert_eq!(code, StatusCode::OK, "{body}");
+        assert_eq!(json(&body)["anomalies"], json!([]));
+        let until = NOW - 86_400;
+        let uri = format!("/api/v1/anomalies?until={}&min_score=0", rfc3339(until));
+        let (code, body) = call(&state, "GET", &uri, None).await;
+        assert_eq!(code, StatusCode::OK, "{body}");
+        let times: Vec<i64> = json(&body)["anomalies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| crate::timefmt::parse_time(a["time"].as_str().unwrap()).unwrap())
+            .collect();
+        assert!(!times.is_empty());
+        assert!(times
+            .iter()
+            .all(|t| (until - 7 * 86_400..=until).contains(t)));
         let (code, body) = call(&state, "GET", "/api/v1/forecast?channel=nope", None).await;
         assert_eq!(code, StatusCode::NOT_FOUND);
         assert!(json(&body)["error"]

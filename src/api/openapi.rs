@@ -46,7 +46,7 @@ pub const ROUTES: &[RouteDoc] = &[
         method: "get",
         path: "/api/v1/anomalies",
         summary: "Evaluated observations with anomaly_score >= min_score, and anomaly events",
-        params: &[("since", "RFC 3339 time or a duration back from now (default 7d)"), ("until", "RFC 3339 time or duration back from now"), ("min_score", "default 1"), ("limit", "at most this many points (default 10000)"), ("format", "json or csv")],
+        params: &[("since", "RFC 3339 time or a duration back from now (default: 7 days before until, or before now)"), ("until", "RFC 3339 time or duration back from now"), ("min_score", "default 1"), ("limit", "at most this many points (default 10000)"), ("format", "json or csv")],
         tag_filters: true,
         responses: &[("200", "{\"anomalies\": [...], \"events\": [...]}"), ERRORS[0], ERRORS[1]],
     },
@@ -61,17 +61,70 @@ pub const ROUTES: &[RouteDoc] = &[
     RouteDoc { method: "get", path: "/api/v1/openapi.json", summary: "This description", params: &[], tag_filters: false, responses: &[("200", "OpenAPI 3")] },
 ];
 
-/// The OpenAPI 3 document of [`ROUTES`].
-pub fn document() -> Value {
+/// What the document says that depends on the running daemon: the tag keys its series
+/// have (each is a filter parameter) and the interval levels it keeps.
+#[derive(Debug, Clone, Default)]
+pub struct Served {
+    pub tag_keys: Vec<String>,
+    pub levels: Vec<f64>,
+}
+
+/// A duration as the API takes it: `7d`, `90m`, `1h 30m` (humantime's units).
+const DURATION: &str = "^ *[1-9][0-9]* *(weeks?|w|days?|d|hours?|hr|h|minutes?|min|m|seconds?|sec|s)( *[0-9]+ *(weeks?|w|days?|d|hours?|hr|h|minutes?|min|m|seconds?|sec|s))* *$";
+
+/// The schema of query parameter `name`, as strict as the handlers are: a client generated
+/// from the document then sends what is accepted (schemathesis found `horizon=` and
+/// `level=` as plain strings, rejected with 400).
+fn param_schema(name: &str, served: &Served) -> Value {
+    match name {
+        "horizon" => json!({"type": "string", "pattern": DURATION}),
+        "since" | "until" => json!({"anyOf": [
+            {"type": "string", "format": "date-time"},
+            {"type": "string", "pattern": DURATION, "description": "that long before now"},
+            {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}([ T][0-9]{2}:[0-9]{2}(:[0-9]{2})?)?$", "description": "UTC"},
+            {"type": "string", "pattern": "^[0-9]{1,19}$", "description": "Unix time (s, ms, µs or ns)"},
+        ]}),
+        "level" if !served.levels.is_empty() => json!({"type": "number", "enum": served.levels}),
+        "level" => {
+            json!({"type": "number", "exclusiveMinimum": true, "minimum": 0, "exclusiveMaximum": true, "maximum": 100})
+        }
+        "format" => json!({"type": "string", "enum": ["json", "csv"]}),
+        "min_score" => json!({"type": "number", "minimum": 0}),
+        "limit" => json!({"type": "integer", "minimum": 1, "maximum": 100_000}),
+        _ => json!({"type": "string"}),
+    }
+}
+
+/// The tag filters of a route: one parameter per tag key the series have (a key given
+/// several times matches any of its values), or any key while there are no series yet.
+fn tag_params(served: &Served) -> Vec<Value> {
+    if served.tag_keys.is_empty() {
+        return vec![json!({
+            "name": "tags", "in": "query", "required": false, "style": "form", "explode": true,
+            "description": "any tag key filters the series, e.g. channel=news&device=tv; a key given several times matches any of its values (channel=news&channel=sports)",
+            "schema": {"type": "object", "additionalProperties": {"type": "string"}}
+        })];
+    }
+    served
+        .tag_keys
+        .iter()
+        .map(|k| {
+            json!({
+                "name": k, "in": "query", "required": false, "style": "form", "explode": true,
+                "description": format!("only series whose tag `{k}` has one of these values"),
+                "schema": {"type": "array", "items": {"type": "string"}}
+            })
+        })
+        .collect()
+}
+
+/// The OpenAPI 3 document of [`ROUTES`], for a daemon serving `served`.
+pub fn document(served: &Served) -> Value {
     let mut paths = Map::new();
     for r in ROUTES {
-        let mut params: Vec<Value> = r.params.iter().map(|(n, d)| json!({"name": n, "in": "query", "required": false, "description": d, "schema": {"type": "string"}})).collect();
+        let mut params: Vec<Value> = r.params.iter().map(|(n, d)| json!({"name": n, "in": "query", "required": false, "description": d, "schema": param_schema(n, served)})).collect();
         if r.tag_filters {
-            params.push(json!({
-                "name": "tags", "in": "query", "required": false, "style": "form", "explode": true,
-                "description": "any tag key filters the series, e.g. channel=news&device=tv; a key given several times matches any of its values (channel=news&channel=sports)",
-                "schema": {"type": "object", "additionalProperties": {"type": "string"}}
-            }));
+            params.extend(tag_params(served));
         }
         let responses: Map<String, Value> = r
             .responses
