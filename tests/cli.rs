@@ -905,3 +905,89 @@ fn backtest_reports_every_model_and_the_auto_choice() {
     );
     assert_eq!(out.status.code(), Some(2), "too short for one fold");
 }
+
+mod fuzz {
+    //! Whatever a CSV holds, every command ends with exit 0 or 2 (bad input, named), never
+    //! a panic (101) or the catch-all 1.
+
+    use proptest::prelude::*;
+
+    fn times() -> impl Strategy<Value = Vec<i64>> {
+        let step = prop_oneof![Just(3600i64), Just(1800), Just(300), Just(86_400), Just(1)];
+        prop_oneof![
+            // A regular grid from anywhere in time.
+            (1usize..400, step, -3_000_000_000i64..5_000_000_000)
+                .prop_map(|(n, step, t0)| (0..n as i64).map(|i| t0 + i * step).collect()),
+            // Irregular steps, repeats (0) and gaps.
+            (
+                0i64..2_000_000_000,
+                prop::collection::vec(0i64..20_000, 1..400)
+            )
+                .prop_map(|(t0, steps)| {
+                    steps
+                        .iter()
+                        .scan(t0, |t, s| {
+                            *t += s;
+                            Some(*t)
+                        })
+                        .collect()
+                }),
+            // Anything, unsorted.
+            prop::collection::vec(-100_000_000_000i64..100_000_000_000, 1..60),
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            8 => (0.0..1e5f64).prop_map(|v| format!("{v:.3}")),
+            1 => Just(String::new()),
+            1 => Just("NaN".into()),
+            1 => Just("inf".into()),
+            1 => Just("1e308".into()),
+            1 => Just("-1e308".into()),
+            1 => Just("1e-310".into()),
+            1 => Just("0".into()),
+            1 => Just("-5".into()),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+        #[test]
+        fn every_command_exits_0_or_2_on_any_series(
+            times in times(),
+            values in prop::collection::vec(value(), 400),
+            form in 0usize..3,
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let input = dir.path().join("in.csv");
+            let mut text = String::from("timestamp,value\n");
+            for (t, v) in times.iter().zip(values.iter().cycle()) {
+                let date = chrono::DateTime::from_timestamp(*t, 0);
+                let stamp = match (form, date) {
+                    (1, Some(d)) => d.format("%Y-%m-%d %H:%M:%S").to_string(),
+                    (2, Some(d)) => d.to_rfc3339(),
+                    _ => t.to_string(),
+                };
+                text.push_str(&format!("{stamp},{v}\n"));
+            }
+            std::fs::write(&input, text).unwrap();
+            let i = input.to_str().unwrap();
+            let o = dir.path().join("out.csv");
+            let o = o.to_str().unwrap();
+            for args in [
+                vec!["forecast", "--input", i, "--horizon", "30"],
+                vec!["backtest", "--input", i, "--horizon", "12", "--format", "json"],
+                vec!["detect", "--input", i, "--output", o],
+            ] {
+                let out = super::viewcast(&args, dir.path());
+                let code = out.status.code();
+                prop_assert!(
+                    code == Some(0) || code == Some(2),
+                    "{args:?} exited {code:?}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        }
+    }
+}

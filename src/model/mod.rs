@@ -378,6 +378,59 @@ mod tests {
         assert!(fit(&ModelSpec::Auto, &[], &[]).is_err());
     }
 
+    mod fuzz {
+        //! Any values a source can deliver (zeros, negatives, constants, magnitudes near
+        //! f64's limits), with any periods: every model fits or says why, never panics.
+
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn value() -> impl Strategy<Value = f64> {
+            prop_oneof![
+                4 => 0.0..1000.0f64,
+                1 => Just(0.0),
+                1 => -1000.0..0.0f64,
+                1 => prop::sample::select(vec![1e300, -1e300, 1e-300, f64::MAX, f64::MIN_POSITIVE, 1e15]),
+            ]
+        }
+
+        fn series() -> impl Strategy<Value = Vec<f64>> {
+            prop_oneof![
+                prop::collection::vec(value(), 0..60),
+                prop::collection::vec(value(), 300..600),
+                (1usize..600, value()).prop_map(|(n, v)| vec![v; n]),
+                (300usize..600, value(), 0.0..1e6f64)
+                    .prop_map(|(n, v, a)| (0..n).map(|i| v + a * ((i % 24) as f64)).collect()),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+            #[test]
+            fn models_and_backtests_never_panic(y in series(), p in 0usize..5) {
+                let periods = [vec![], vec![24], vec![24, 168], vec![7], vec![2]][p].clone();
+                let specs = std::iter::once(ModelSpec::Auto)
+                    .chain(NAMES.iter().map(|n| ModelSpec::Named(n)));
+                for spec in specs {
+                    if let Ok(f) = fit(&spec, &y, &periods) {
+                        for level in [80.0, 99.9] {
+                            let _ = predict(f.fitted.as_ref(), 48, level, true);
+                            let _ = predict(f.fitted.as_ref(), 48, level, false);
+                        }
+                    }
+                }
+                let _ = backtest::evaluate(
+                    backtest::History::plain(&y, &periods),
+                    24,
+                    backtest::Folds::last(3),
+                    NAMES,
+                    true,
+                    &mut |_, _| {},
+                );
+            }
+        }
+    }
+
     #[test]
     fn unknown_model_names_are_errors() {
         assert!("prophet".parse::<ModelSpec>().is_err());
