@@ -685,12 +685,21 @@ fn validate(config: Config, origin: &str) -> Result<Settings, Vec<String>> {
     if m.levels.is_empty() {
         problems.push("model.levels: give at least one level, e.g. [80, 95]".into());
     }
-    for l in &m.levels {
+    for (i, l) in m.levels.iter().enumerate() {
         if !(*l > 0.0 && *l < 100.0) {
             problems.push(format!(
                 "model.levels: {l} is not a percentage between 0 and 100"
             ));
+        } else if m.levels[..i].contains(l) {
+            problems.push(format!("model.levels: {l} is listed twice"));
         }
+    }
+    // Without folds, auto cannot choose and no interval is calibrated, with nothing to say so.
+    if !(1..=100).contains(&m.backtest_folds) {
+        problems.push(format!(
+            "model.backtest_folds: {} is not between 1 and 100",
+            m.backtest_folds
+        ));
     }
     if !m
         .levels
@@ -1087,15 +1096,17 @@ mod tests {
 
     #[test]
     fn reports_every_problem_at_once() {
-        let text = "[source]\ntype = \"demo\"\nchannels = 40\n[schedule]\ninterval = \"5 parsecs\"\n[model]\nname = \"prophet\"\nlevels = [95, 99, 150]\n[api]\nlisten = \"nowhere\"\n";
+        let text = "[source]\ntype = \"demo\"\nchannels = 40\n[schedule]\ninterval = \"5 parsecs\"\n[model]\nname = \"prophet\"\nlevels = [95, 99, 150, 99]\nbacktest_folds = 0\n[api]\nlisten = \"nowhere\"\n";
         let e = Settings::parse(text, "bad.toml").unwrap_err();
-        assert_eq!(e.problems.len(), 5, "{:?}", e.problems);
+        assert_eq!(e.problems.len(), 7, "{:?}", e.problems);
         let all = e.to_string();
         for needle in [
             "source.channels",
             "schedule.interval",
             "model.name",
-            "model.levels",
+            "model.levels: 150 is not a percentage",
+            "model.levels: 99 is listed twice",
+            "model.backtest_folds: 0 is not between 1 and 100",
             "api.listen",
         ] {
             assert!(all.contains(needle), "{needle} missing from {all}");
