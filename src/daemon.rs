@@ -39,6 +39,46 @@ pub enum DaemonError {
     Other(String),
 }
 
+/// Takes `viewcast.lock` in the data folder for as long as the returned file lives, and
+/// writes this process's id into it. Two daemons on one folder both ran: both polled,
+/// fitted and wrote the same store, and with an InfluxDB sink both sent the same spool.
+/// The lock is the OS's (flock), so it goes with the process however it ends.
+fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, DaemonError> {
+    use std::io::{Read as _, Seek as _, Write as _};
+    let failed =
+        |e: std::io::Error| DaemonError::Other(format!("data folder {}: {e}", dir.display()));
+    std::fs::create_dir_all(dir).map_err(failed)?;
+    let path = dir.join("viewcast.lock");
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(failed)?;
+    match file.try_lock() {
+        Ok(()) => {
+            file.set_len(0).map_err(failed)?;
+            file.rewind().map_err(failed)?;
+            writeln!(file, "{}", std::process::id()).map_err(failed)?;
+            Ok(file)
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            let pid = match pid.trim() {
+                "" => String::new(),
+                p => format!(" (pid {p})"),
+            };
+            Err(DaemonError::Other(format!(
+                "data folder {} is in use by another viewcast{pid}: give each daemon its own --data-dir",
+                dir.display()
+            )))
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(failed(e)),
+    }
+}
+
 /// Command-line overrides of the config.
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
@@ -159,6 +199,8 @@ pub async fn serve(
         ))
     })?;
 
+    // Held until the daemon returns: a second daemon on the same folder is refused.
+    let _lock = lock_data_dir(&data_dir)?;
     let store = Store::open(&data_dir)?;
     let source = build_source(&settings, &store, clock.as_ref())?;
     let metrics = Arc::new(Metrics::new(&source.tag_keys(), cfg.metrics.max_series)?);

@@ -85,6 +85,21 @@ fn embedded_default_end_to_end_with_restart() {
     prometheus_scrapes_every_channel(port, tmp.path());
     page_draws_every_channel_in_chromium(port, tmp.path());
 
+    // A second daemon on the same data folder is refused, naming the first (both ran,
+    // and both wrote the same store and spool).
+    let second = std::process::Command::new(env!("CARGO_BIN_EXE_viewcast"))
+        .args(["run", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("is in use by another viewcast (pid ") && stderr.contains("--data-dir"),
+        "{stderr}"
+    );
+
     let (status, took) = d.terminate();
     assert!(status.success(), "exit status {status:?}");
     eprintln!("stopped in {took:?}");
