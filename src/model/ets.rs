@@ -261,7 +261,7 @@ pub fn initial_state(y: &[f64], m: usize, form: &Form) -> Option<State> {
             prefix[i + 1] = prefix[i] + y[i];
         }
         for t in half..n - half {
-            let ma = if m % 2 == 0 {
+            let ma = if m.is_multiple_of(2) {
                 if t + half >= n {
                     continue;
                 }
