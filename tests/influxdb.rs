@@ -1,7 +1,8 @@
 //! InfluxDB in and out, against a real `influxd` (Debian's influxdb 1.6.7, v1 API): the
 //! shipped `config/influxdb-v1.toml` reading the sample data, the exact schema written back,
 //! tag values with every special character, channels that appear later, the bucket still
-//! filling, and an outage (with a daemon restart in the middle) that loses nothing.
+//! filling, and an outage (with a daemon restart in the middle) that loses nothing, and a server with
+//! authentication on.
 
 mod common;
 
@@ -234,6 +235,76 @@ fn reads_sample_data_writes_the_schema_back_and_picks_up_new_channels() {
 
     let (status, _) = d.terminate();
     assert!(status.success());
+}
+
+/// With authentication on, the shipped config's credentials (from the environment, a
+/// password with `&`, `=` and a space) read and write; a wrong password leaves the daemon
+/// serving with `/readyz` naming the 401; neither password ever reaches the log.
+#[test]
+fn credentials_read_and_write_and_never_reach_the_log() {
+    const PASSWORD: &str = "s3cr&t=1 x";
+    let tmp = tempfile::tempdir().unwrap();
+    let influx = InfluxServer::start_with_auth(Some(("viewcast", PASSWORD)));
+    influx.query("", "CREATE DATABASE viewership");
+    let now = chrono::Utc::now().timestamp();
+    let lines = sample_lines(tmp.path(), 3, now - now.rem_euclid(HOUR));
+    influx.write("viewership", &lines, "ns");
+    let config = shipped_config(
+        tmp.path(),
+        &[
+            ("interval = \"1m\"", "interval = \"1s\""),
+            ("backfill = \"14d\"", "backfill = \"1d\""),
+            ("lookback = \"112d\"", "lookback = \"21d\""),
+        ],
+    );
+    let url = influx.url();
+    let run = |password: &str, name: &str| {
+        let log = std::fs::File::create(tmp.path().join(name)).unwrap();
+        Daemon::start_logging(
+            &tmp.path().join(name).with_extension("data"),
+            tmp.path(),
+            &["--config", config.to_str().unwrap()],
+            &[
+                ("INFLUXDB_URL", &url),
+                ("INFLUXDB_DB", "viewership"),
+                ("INFLUXDB_USER", "viewcast"),
+                ("INFLUXDB_PASSWORD", password),
+                ("RUST_LOG", "debug"),
+            ],
+            log.into(),
+        )
+    };
+
+    let d = run(PASSWORD, "right.log");
+    d.wait_ready(Duration::from_secs(120));
+    wait_for("the spool to drain", Duration::from_secs(60), || {
+        metric(d.port, "viewcast_spool_pending_points").filter(|n| *n == 0.0)
+    });
+    let forecasts = counts(
+        &influx,
+        "SELECT count(yhat) FROM viewcast_forecast GROUP BY channel",
+    );
+    assert_eq!(forecasts.len(), 12, "{forecasts:?}");
+    assert!(d.terminate().0.success());
+
+    let d = run("n0t-the-pa55", "wrong.log");
+    let reason = wait_for(
+        "/readyz to name the refusal",
+        Duration::from_secs(30),
+        || http(d.port, "GET", "/readyz").filter(|(c, b)| *c == 503 && b.contains("401")),
+    );
+    assert!(reason.1.contains("authorization failed"), "{}", reason.1);
+    assert!(d.terminate().0.success());
+
+    for (name, secret) in [("right.log", PASSWORD), ("wrong.log", "n0t-the-pa55")] {
+        let log = std::fs::read_to_string(tmp.path().join(name)).unwrap();
+        assert!(log.contains("viewcast started"), "{name}: {log}");
+        assert!(!log.contains(secret), "{name} holds the password");
+        assert!(
+            !log.contains(&common::influx::enc(secret)),
+            "{name} holds the password"
+        );
+    }
 }
 
 /// Every InfluxQL query of the shipped Grafana dashboard, with its template variables filled

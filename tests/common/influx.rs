@@ -14,6 +14,8 @@ pub struct InfluxServer {
     dir: tempfile::TempDir,
     config: PathBuf,
     child: Option<Child>,
+    /// `&u=…&p=…` for a server with authentication on, empty otherwise.
+    credentials: String,
 }
 
 /// URL-encodes a query-string value.
@@ -30,6 +32,11 @@ pub fn enc(s: &str) -> String {
 
 impl InfluxServer {
     pub fn start() -> InfluxServer {
+        Self::start_with_auth(None)
+    }
+
+    /// With `auth` (user, password), authentication is on and that user is its admin.
+    pub fn start_with_auth(auth: Option<(&str, &str)>) -> InfluxServer {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let rpc = free_port();
@@ -42,8 +49,9 @@ impl InfluxServer {
                  [meta]\n  dir = \"{d}/meta\"\n  logging-enabled = false\n\
                  [data]\n  dir = \"{d}/data\"\n  wal-dir = \"{d}/wal\"\n  query-log-enabled = false\n\
                  [monitor]\n  store-enabled = false\n\
-                 [http]\n  bind-address = \"127.0.0.1:{port}\"\n  log-enabled = false\n\
-                 [continuous_queries]\n  enabled = false\n"
+                 [http]\n  bind-address = \"127.0.0.1:{port}\"\n  log-enabled = false\n  auth-enabled = {}\n\
+                 [continuous_queries]\n  enabled = false\n",
+                auth.is_some()
             ),
         )
         .unwrap();
@@ -52,8 +60,16 @@ impl InfluxServer {
             dir,
             config,
             child: None,
+            credentials: String::new(),
         };
         s.resume();
+        if let Some((user, password)) = auth {
+            // With no user yet, influxd takes this one statement without credentials.
+            let q =
+                format!("CREATE USER \"{user}\" WITH PASSWORD '{password}' WITH ALL PRIVILEGES");
+            s.query("", &q);
+            s.credentials = format!("&u={}&p={}", enc(user), enc(password));
+        }
         s
     }
 
@@ -86,14 +102,23 @@ impl InfluxServer {
     }
 
     pub fn query(&self, db: &str, q: &str) -> Value {
-        let path = format!("/query?db={}&epoch=s&q={}", enc(db), enc(q));
+        let path = format!(
+            "/query?db={}&epoch=s&q={}{}",
+            enc(db),
+            enc(q),
+            self.credentials
+        );
         let (code, body) = http_body(self.port, "POST", &path, b"").expect("influxd answers");
         assert_eq!(code, 200, "{q}: {body}");
         serde_json::from_str(&body).unwrap()
     }
 
     pub fn write(&self, db: &str, lines: &str, precision: &str) {
-        let path = format!("/write?db={}&precision={precision}", enc(db));
+        let path = format!(
+            "/write?db={}&precision={precision}{}",
+            enc(db),
+            self.credentials
+        );
         let (code, body) =
             http_body(self.port, "POST", &path, lines.as_bytes()).expect("influxd answers");
         assert_eq!(code, 204, "write failed: {body}");

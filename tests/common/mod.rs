@@ -87,6 +87,17 @@ pub struct Daemon {
 impl Daemon {
     /// Starts `viewcast run` with extra arguments and environment, on a free port.
     pub fn start_with(data_dir: &Path, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Daemon {
+        Self::start_logging(data_dir, cwd, args, env, Stdio::inherit())
+    }
+
+    /// [`Daemon::start_with`], its log (stderr) going to `log`.
+    pub fn start_logging(
+        data_dir: &Path,
+        cwd: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        log: Stdio,
+    ) -> Daemon {
         let port = free_port();
         let listen = format!("127.0.0.1:{port}");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_viewcast"));
@@ -101,7 +112,7 @@ impl Daemon {
         .current_dir(cwd)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
+        .stderr(log);
         for (k, v) in env {
             cmd.env(k, v);
         }
