@@ -6,8 +6,9 @@ cd "$(dirname "$0")/.."
 
 # Debian packages the test suites talk to (real servers, not stubs), installed when missing:
 # influxdb (1.6: influxd for tests/influxdb.rs) and prometheus (the server scrapes the daemon in
-# tests/daemon.rs; promtool unit-tests the alerting rules) and chromium (loads the page at /).
-packages=(influxdb prometheus chromium)
+# tests/daemon.rs; promtool unit-tests the alerting rules), prometheus-alertmanager (amtool checks
+# the shipped routing) and chromium (loads the page at /).
+packages=(influxdb prometheus prometheus-alertmanager chromium)
 need=()
 for pkg in "${packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
@@ -19,4 +20,11 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 (cd deploy/prometheus && promtool check rules alerts.yml && promtool test rules alerts_test.yml)
+# The shipped Alertmanager routing loads, and alerts of both severities reach the webhook.
+(cd deploy/alertmanager && amtool check-config alertmanager.yml >/dev/null &&
+  for severity in warning critical; do
+    amtool config routes test --config.file=alertmanager.yml --verify.receivers=viewcast-webhook \
+      alertname=ViewcastChannelAnomaly channel=news "severity=$severity" >/dev/null 2>&1 ||
+      { echo "alertmanager.yml: a $severity alert does not reach viewcast-webhook" >&2; exit 1; }
+  done)
 cargo test --locked --all-targets
