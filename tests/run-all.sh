@@ -7,8 +7,8 @@ cd "$(dirname "$0")/.."
 # Debian packages the test suites talk to (real servers, not stubs), installed when missing:
 # influxdb (1.6: influxd for tests/influxdb.rs) and prometheus (the server scrapes the daemon in
 # tests/daemon.rs; promtool unit-tests the alerting rules), prometheus-alertmanager (amtool checks
-# the shipped routing) and chromium (loads the page at /).
-packages=(influxdb prometheus prometheus-alertmanager chromium)
+# the shipped routing), chromium (loads the page at /) and systemd (systemd-analyze checks the unit).
+packages=(influxdb prometheus prometheus-alertmanager chromium systemd)
 need=()
 for pkg in "${packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
@@ -28,3 +28,12 @@ fi
       { echo "alertmanager.yml: a $severity alert does not reach viewcast-webhook" >&2; exit 1; }
   done)
 cargo test --locked --all-targets
+
+# The shipped systemd unit, with ExecStart pointed at the binary just built: systemd-analyze
+# verify fails on what systemd cannot run and warns (exit 0) on keys it does not know, so any
+# output at all fails the check.
+unit_dir=$(mktemp -d)
+sed "s#/usr/local/bin/viewcast#$PWD/target/debug/viewcast#" deploy/systemd/viewcast.service >"$unit_dir/viewcast.service"
+unit_out=$(systemd-analyze verify "$unit_dir/viewcast.service" 2>&1) && [ -z "$unit_out" ] ||
+  { echo "deploy/systemd/viewcast.service: ${unit_out:-systemd-analyze verify failed}" >&2; rm -rf "$unit_dir"; exit 1; }
+rm -rf "$unit_dir"
