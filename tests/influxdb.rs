@@ -32,6 +32,31 @@ fn shipped_config(dir: &Path, replace: &[(&str, &str)]) -> std::path::PathBuf {
     p
 }
 
+/// The shipped config polling every second, with a 2-day backfill over 3 weeks of history.
+fn fast_config(dir: &Path) -> std::path::PathBuf {
+    shipped_config(
+        dir,
+        &[
+            ("interval = \"1m\"", "interval = \"1s\""),
+            ("backfill = \"14d\"", "backfill = \"2d\""),
+            ("lookback = \"112d\"", "lookback = \"21d\""),
+        ],
+    )
+}
+
+/// Waits for the daemon's first cycle and for its spool to drain into `influx`, then counts
+/// the forecast points written per channel.
+fn forecasts_written(d: &Daemon, influx: &InfluxServer) -> BTreeMap<String, i64> {
+    d.wait_ready(Duration::from_secs(120));
+    wait_for("the spool to drain", Duration::from_secs(60), || {
+        metric(d.port, "viewcast_spool_pending_points").filter(|n| *n == 0.0)
+    });
+    counts(
+        influx,
+        "SELECT count(yhat) FROM viewcast_forecast GROUP BY channel",
+    )
+}
+
 fn sample_lines(dir: &Path, weeks: u32, end: i64) -> String {
     let out = dir.join("sample.lp");
     let end = chrono::DateTime::from_timestamp(end, 0)
@@ -93,14 +118,7 @@ fn reads_sample_data_writes_the_schema_back_and_picks_up_new_channels() {
     influx.write("viewership", &lines, "ns");
     influx.write("viewership", &renamed(&lines, ODD_LP), "ns");
 
-    let config = shipped_config(
-        tmp.path(),
-        &[
-            ("interval = \"1m\"", "interval = \"1s\""),
-            ("backfill = \"14d\"", "backfill = \"2d\""),
-            ("lookback = \"112d\"", "lookback = \"21d\""),
-        ],
-    );
+    let config = fast_config(tmp.path());
     let url = influx.url();
     let d = Daemon::start_with(
         &tmp.path().join("data"),
@@ -108,16 +126,8 @@ fn reads_sample_data_writes_the_schema_back_and_picks_up_new_channels() {
         &["--config", config.to_str().unwrap()],
         &[("INFLUXDB_URL", &url), ("INFLUXDB_DB", "viewership")],
     );
-    d.wait_ready(Duration::from_secs(120));
-    wait_for("the spool to drain", Duration::from_secs(60), || {
-        metric(d.port, "viewcast_spool_pending_points").filter(|n| *n == 0.0)
-    });
-
     // Every channel, including the odd one, got a 168-point forecast and anomaly points.
-    let forecasts = counts(
-        &influx,
-        "SELECT count(yhat) FROM viewcast_forecast GROUP BY channel",
-    );
+    let forecasts = forecasts_written(&d, &influx);
     assert_eq!(forecasts.len(), 13, "{forecasts:?}");
     assert!(forecasts.values().all(|n| *n == 168), "{forecasts:?}");
     assert!(
@@ -249,14 +259,7 @@ fn credentials_read_and_write_and_never_reach_the_log() {
     let now = chrono::Utc::now().timestamp();
     let lines = sample_lines(tmp.path(), 3, now - now.rem_euclid(HOUR));
     influx.write("viewership", &lines, "ns");
-    let config = shipped_config(
-        tmp.path(),
-        &[
-            ("interval = \"1m\"", "interval = \"1s\""),
-            ("backfill = \"14d\"", "backfill = \"1d\""),
-            ("lookback = \"112d\"", "lookback = \"21d\""),
-        ],
-    );
+    let config = fast_config(tmp.path());
     let url = influx.url();
     let run = |password: &str, name: &str| {
         let log = std::fs::File::create(tmp.path().join(name)).unwrap();
@@ -276,14 +279,7 @@ fn credentials_read_and_write_and_never_reach_the_log() {
     };
 
     let d = run(PASSWORD, "right.log");
-    d.wait_ready(Duration::from_secs(120));
-    wait_for("the spool to drain", Duration::from_secs(60), || {
-        metric(d.port, "viewcast_spool_pending_points").filter(|n| *n == 0.0)
-    });
-    let forecasts = counts(
-        &influx,
-        "SELECT count(yhat) FROM viewcast_forecast GROUP BY channel",
-    );
+    let forecasts = forecasts_written(&d, &influx);
     assert_eq!(forecasts.len(), 12, "{forecasts:?}");
     assert!(d.terminate().0.success());
 
