@@ -120,6 +120,48 @@ fn embedded_default_end_to_end_with_restart() {
     assert!(status.success());
 }
 
+/// While the source cannot be reached and nothing has been read, the page says so instead
+/// of showing an empty table: /readyz's reason and that no series exist yet.
+#[test]
+fn the_page_says_why_it_is_empty() {
+    let tmp = tempfile::tempdir().unwrap();
+    let closed = common::free_port();
+    let config = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/influxdb-v1.toml");
+    let url = format!("http://127.0.0.1:{closed}");
+    let d = Daemon::start_with(
+        &tmp.path().join("data"),
+        tmp.path(),
+        &["--config", config.to_str().unwrap()],
+        &[("INFLUXDB_URL", &url)],
+    );
+    common::wait_for(
+        "/readyz to name the source",
+        Duration::from_secs(30),
+        || http(d.port, "GET", "/readyz").filter(|(c, b)| *c == 503 && b.contains("unreachable")),
+    );
+    let out = chromium(
+        tmp.path(),
+        &["--dump-dom"],
+        &format!("http://127.0.0.1:{}/", d.port),
+    );
+    let dom = String::from_utf8_lossy(&out.stdout);
+    assert!(dom.contains("data-done=\"1\""), "{dom}");
+    assert!(!dom.contains("data-errors="), "script errors: {dom}");
+    assert!(dom.contains("data-ready=\"0\"") && dom.contains("data-series=\"0\""));
+    let notice = dom
+        .split("<div id=\"notice\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</div>").next())
+        .unwrap_or_else(|| panic!("no visible notice: {dom}"));
+    assert!(notice.starts_with("Not ready: "), "{notice}");
+    assert!(
+        notice.contains(&url) && notice.contains("unreachable"),
+        "{notice}"
+    );
+    assert!(notice.contains("No series yet"), "{notice}");
+    assert!(d.terminate().0.success());
+}
+
 /// A real Prometheus server scrapes the daemon; its query API returns
 /// `viewcast_anomaly_score` for every channel.
 fn prometheus_scrapes_every_channel(daemon_port: u16, dir: &std::path::Path) {
@@ -247,6 +289,8 @@ fn page_draws_every_channel_in_chromium(port: u16, dir: &std::path::Path) {
         dom.contains("data-charts=\"12\""),
         "not every chart was drawn"
     );
+    assert!(dom.contains("data-ready=\"1\""));
+    assert!(dom.contains("<div id=\"notice\" hidden=\"\">"), "{dom}");
     assert_eq!(
         dom.matches("class=\"band\"").count(),
         12,
