@@ -524,6 +524,10 @@ impl SeriesEngine {
             });
         }
         let (y, periods) = (&prepared.y, &prepared.periods);
+        // `non_negative` is for series that are: one with negative values (a balance, a
+        // net change) had every forecast and bound clamped to zero.
+        let non_negative = self.settings.non_negative
+            && prepared.observed().iter().all(|v| v.is_nan() || *v >= 0.0);
         let horizon = self.horizon_steps();
         // The forecast reaches at least as far as replays go between refits, so that a
         // replay does not refit at every point when the horizon is shorter (an hour-ahead
@@ -547,7 +551,15 @@ impl SeriesEngine {
                 regime_change: change,
             };
             let history = prepared.history();
-            if let Some(sel) = select(&self.settings, history, horizon, folds, through) {
+            let sel = select(
+                &self.settings,
+                history,
+                horizon,
+                folds,
+                through,
+                non_negative,
+            );
+            if let Some(sel) = sel {
                 self.selection = Some(sel);
             }
         }
@@ -587,7 +599,7 @@ impl SeriesEngine {
                         .unwrap_or(&uncalibrated);
                     rescale(&mut b, calibration);
                     b.clamp_bounds(reach.0, reach.1);
-                    b.tidy(self.settings.non_negative, fit.model)
+                    b.tidy(non_negative, fit.model)
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(ForecastSet {
@@ -696,6 +708,7 @@ fn select(
     horizon: usize,
     folds: backtest::Folds,
     at: i64,
+    non_negative: bool,
 ) -> Option<Selection> {
     let backtest::History { y, periods, .. } = history;
     let variants = history.variants();
@@ -710,7 +723,6 @@ fn select(
     // Folds one longest cycle long; while the history is too short for even one of those,
     // one shortest cycle long.
     let shortest = all.iter().min().copied().unwrap_or(24);
-    let nn = settings.non_negative;
     let run = |fold_len: usize| {
         let len = horizon.min(fold_len).max(1);
         // Folds of a few steps (a short horizon) come in greater number, so that the
@@ -719,7 +731,7 @@ fn select(
             count: folds.count.max(MIN_CALIBRATION_OUTCOMES.div_ceil(len)),
             ..folds
         };
-        backtest::evaluate(history, len, folds, &models, nn, &mut |_, _| {})
+        backtest::evaluate(history, len, folds, &models, non_negative, &mut |_, _| {})
     };
     let mut scores = run(longest);
     if scores.is_empty() && shortest < longest {
@@ -1054,7 +1066,7 @@ mod tests {
                 regime_change,
             };
             let history = backtest::History::plain(&y, &periods);
-            let sel = select(&settings, history, 168, folds, 0).unwrap();
+            let sel = select(&settings, history, 168, folds, 0, true).unwrap();
             sel.factors[0]
                 .as_ref()
                 .unwrap()
@@ -1101,8 +1113,15 @@ mod tests {
         let settings = EngineSettings::default();
         for horizon in [1, 3, 168] {
             let history = backtest::History::plain(&y, &periods);
-            let sel = select(&settings, history, horizon, backtest::Folds::last(4), 0)
-                .expect("a backtest ran");
+            let sel = select(
+                &settings,
+                history,
+                horizon,
+                backtest::Folds::last(4),
+                0,
+                true,
+            )
+            .expect("a backtest ran");
             assert!(
                 sel.factors.iter().all(Option::is_some),
                 "horizon {horizon}: {sel:?}"
@@ -1125,6 +1144,30 @@ mod tests {
             .fold(0.0, f64::max);
         assert!(top <= 2e6, "upper bound {top}");
         assert!(top >= 1.0, "the bounds still hold the usual values: {top}");
+    }
+
+    /// `non_negative` (the default) clamps series that are non-negative, and leaves one
+    /// with negative values alone: a series around −500 was forecast as all zeros, bounds
+    /// included.
+    #[test]
+    fn only_non_negative_series_are_clamped_at_zero() {
+        let settings = Arc::new(EngineSettings::default());
+        assert!(settings.non_negative);
+        let forecast = |f: &dyn Fn(usize) -> f64| {
+            let mut e = SeriesEngine::new(settings.clone(), 3600);
+            e.ingest(&hourly(24 * 28, f), i64::MIN);
+            e.forecast.clone().expect("a forecast")
+        };
+        let negative = forecast(&|i| -shape(i));
+        for b in &negative.bands {
+            let mean = b.point.iter().sum::<f64>() / b.point.len() as f64;
+            assert!((-600.0..-400.0).contains(&mean), "mean forecast {mean}");
+            assert!(b.lower.iter().all(|v| *v < -100.0), "{:?}", b.lower);
+        }
+        // Near zero, the bounds of a non-negative series stop at zero.
+        let low = forecast(&|i| (shape(i) - 480.0).max(0.0));
+        assert!(low.bands.iter().all(|b| b.lower.iter().all(|v| *v >= 0.0)));
+        assert!(low.bands.iter().any(|b| b.lower.contains(&0.0)));
     }
 
     #[test]
