@@ -371,9 +371,14 @@ impl SeriesEngine {
     }
 
     fn enough_data(&self) -> bool {
+        self.held().0 >= self.settings.min_points.max(1)
+    }
+
+    /// Of the time steps in the fit window: how many have a value, and how many there are.
+    pub fn held(&self) -> (usize, usize) {
         let n = self.window_points();
         let tail = &self.values[self.values.len().saturating_sub(n)..];
-        tail.iter().filter(|v| v.is_finite()).count() >= self.settings.min_points.max(1)
+        (tail.iter().filter(|v| v.is_finite()).count(), tail.len())
     }
 
     fn evaluate(&mut self, p: Point) -> (Evaluated, Option<Event>) {

@@ -163,6 +163,8 @@ struct JobResult {
     has_forecast: bool,
     step: i64,
     backtest_mase: Option<f64>,
+    /// Steps of the fit window with a value, and all its steps.
+    held: (usize, usize),
 }
 
 impl Scheduler {
@@ -317,6 +319,7 @@ impl Scheduler {
                             has_forecast: e.forecast().is_some(),
                             step: e.step(),
                             backtest_mase: e.selection().map(|s| s.mase),
+                            held: e.held(),
                         }
                     });
                     Some((key, job.await))
@@ -591,6 +594,7 @@ impl Scheduler {
             has_forecast,
             step,
             backtest_mase,
+            held,
         } = job;
         for s in &ing.fit_secs {
             self.metrics.fit_duration.observe(*s);
@@ -613,9 +617,11 @@ impl Scheduler {
             (None, true) => (Status::Ok, None),
             (None, false) => (
                 Status::WarmingUp,
+                // Rows without a value count as time, not as points: a feed of empty
+                // values said "fewer than 48 points so far" for ever.
                 Some(format!(
-                    "fewer than {} points so far",
-                    self.settings.min_points
+                    "fewer than {} points with a value so far ({} of {} time steps have one)",
+                    self.settings.min_points, held.0, held.1
                 )),
             ),
         };
@@ -1003,6 +1009,59 @@ mod tests {
         assert!(
             reason.starts_with("missing: no new data for 5h"),
             "{reason}"
+        );
+    }
+
+    /// A feed of steps without values.
+    #[derive(Debug)]
+    struct Sparse;
+
+    #[async_trait::async_trait]
+    impl crate::source::Source for Sparse {
+        fn describe(&self) -> String {
+            "40 hours, 10 with a value".into()
+        }
+        fn tag_keys(&self) -> Vec<String> {
+            vec!["channel".into()]
+        }
+        async fn poll(&self, now: i64) -> Result<crate::source::Poll, crate::source::SourceError> {
+            let end = now - now.rem_euclid(3600);
+            let points = (0..40)
+                .map(|i| crate::series::Point {
+                    ts: end - (40 - i) * 3600,
+                    value: if i % 4 == 0 { 100.0 } else { f64::NAN },
+                })
+                .collect();
+            Ok(vec![crate::source::SeriesUpdate {
+                key: SeriesKey::new([("channel", "sparse")]),
+                step: 3600,
+                points,
+            }]
+            .into())
+        }
+    }
+
+    /// While warming up, the reason counts the steps with a value: a feed of empty values
+    /// said "fewer than 48 points so far" however many rows came in.
+    #[tokio::test]
+    async fn warming_up_counts_the_points_with_a_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let clock = Arc::new(ManualClock::new(NOW));
+        let mut sched = test_scheduler(
+            Arc::new(Sparse),
+            &store,
+            test_metrics(),
+            clock,
+            EngineSettings::default(),
+            86_400,
+        );
+        sched.cycle(&CancellationToken::new()).await;
+        let rows = store.series().unwrap();
+        assert_eq!(rows[0].state.status, Status::WarmingUp);
+        assert_eq!(
+            rows[0].state.reason.as_deref(),
+            Some("fewer than 48 points with a value so far (10 of 40 time steps have one)")
         );
     }
 }
