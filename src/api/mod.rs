@@ -281,8 +281,38 @@ fn wants_csv(p: &Params, headers: &HeaderMap) -> bool {
         None => headers
             .get(header::ACCEPT)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|a| a.contains("text/csv")),
+            .is_some_and(prefers_csv),
     }
+}
+
+/// Whether an `Accept` header ranks CSV above JSON (RFC 9110: media ranges with their `q`
+/// weights, case-insensitive; the more specific range of a type counts; on a tie, JSON, the
+/// default). Looking for `text/csv` anywhere gave CSV to `application/json, text/csv` and to
+/// `text/csv;q=0.1, application/json`, and JSON to `TEXT/CSV`.
+fn prefers_csv(accept: &str) -> bool {
+    // The weight `accept` gives a media type: that of the most specific range matching it.
+    let weight = |kind: &str, sub: &str| {
+        accept
+            .split(',')
+            .filter_map(|range| {
+                let mut parts = range.split(';');
+                let (k, s) = parts.next()?.trim().split_once('/')?;
+                let q = parts
+                    .filter_map(|p| p.trim().split_once('='))
+                    .find(|(name, _)| name.trim().eq_ignore_ascii_case("q"))
+                    .map_or(Some(1.0), |(_, v)| v.trim().parse::<f64>().ok())?;
+                let specific = match (k.trim(), s.trim()) {
+                    (k, s) if k.eq_ignore_ascii_case(kind) && s.eq_ignore_ascii_case(sub) => 2,
+                    (k, "*") if k.eq_ignore_ascii_case(kind) => 1,
+                    ("*", "*") => 0,
+                    _ => return None,
+                };
+                Some((specific, q))
+            })
+            .max_by(|a, b| a.0.cmp(&b.0))
+            .map_or(0.0, |(_, q)| q)
+    };
+    weight("text", "csv") > weight("application", "json")
 }
 
 fn csv_response(body: String) -> Response {
@@ -1030,6 +1060,26 @@ mod tests {
             resp.headers().get("access-control-allow-origin").unwrap(),
             "https://bi.example"
         );
+    }
+
+    #[test]
+    fn accept_headers_are_weighed() {
+        for (accept, csv) in [
+            ("text/csv", true),
+            ("TEXT/CSV", true),
+            ("text/*", true),
+            ("text/csv;q=0.9, application/json;q=0.5", true),
+            ("application/json;q=0.2, text/*;q=0.5", true),
+            ("*/*", false),
+            ("application/json, text/csv", false),
+            ("text/csv;q=0.1, application/json", false),
+            ("text/csv;q=0", false),
+            ("text/html", false),
+            ("", false),
+            ("text/csv;q=abc", false),
+        ] {
+            assert_eq!(prefers_csv(accept), csv, "{accept}");
+        }
     }
 
     #[tokio::test]
