@@ -249,6 +249,10 @@ fn run(
     log_format: Option<LogFormat>,
 ) -> Result<(), CliError> {
     let settings = load(config)?;
+    // Bad usage, exit 2 like a bad config (it exited 1 from inside the daemon).
+    if let Some(l) = &listen {
+        crate::daemon::listen_addr(l).map_err(CliError::usage)?;
+    }
     let json = match log_format {
         Some(f) => f == LogFormat::Json,
         None => settings.config.log.format == "json",

@@ -79,6 +79,13 @@ fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, DaemonError> {
     }
 }
 
+/// The socket address `--listen` names, or what is wrong with it.
+pub fn listen_addr(listen: &str) -> Result<SocketAddr, String> {
+    listen
+        .parse()
+        .map_err(|_| format!("--listen: `{listen}` is not an address like 127.0.0.1:8080"))
+}
+
 /// Command-line overrides of the config.
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
@@ -193,11 +200,7 @@ pub async fn serve(
         .listen
         .clone()
         .unwrap_or_else(|| cfg.api.listen.clone());
-    let addr: SocketAddr = listen.parse().map_err(|_| {
-        DaemonError::Other(format!(
-            "--listen: `{listen}` is not an address like 127.0.0.1:8080"
-        ))
-    })?;
+    let addr = listen_addr(&listen).map_err(DaemonError::Other)?;
 
     // Held until the daemon returns: a second daemon on the same folder is refused.
     let _lock = lock_data_dir(&data_dir)?;

@@ -528,6 +528,12 @@ fn bad_input_exits_2_naming_file_and_line() {
         err.contains("no model could be fitted and scored on any fold"),
         "{err}"
     );
+
+    // A bad --listen is bad usage, before anything starts (it exited 1 from the daemon).
+    let out = viewcast(&["run", "--listen", "127.0.0.1:99999"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--listen: `127.0.0.1:99999`"), "{err}");
 }
 
 #[test]
