@@ -711,6 +711,26 @@ fn detect_summary(series: &Series, output: &Path, out: &crate::engine::Ingested)
     }
 }
 
+/// Refuses an `--output` that is the `--input` file (by path, link or hard link): the
+/// scores were written over the series they were computed from, and the data was gone.
+fn refuse_to_overwrite(input: &Path, output: &Path) -> Result<(), CliError> {
+    use std::os::unix::fs::MetadataExt as _;
+    if input == Path::new("-") {
+        return Ok(());
+    }
+    let same = match (std::fs::metadata(input), std::fs::metadata(output)) {
+        (Ok(i), Ok(o)) => i.dev() == o.dev() && i.ino() == o.ino(),
+        _ => false,
+    };
+    if same {
+        return Err(CliError::usage(format!(
+            "--output: {} is the input file; write the scores to another file",
+            output.display()
+        )));
+    }
+    Ok(())
+}
+
 fn detect(
     input: &Path,
     output: &Path,
@@ -719,6 +739,7 @@ fn detect(
     detectors: Option<Vec<String>>,
     explain: bool,
 ) -> Result<(), CliError> {
+    refuse_to_overwrite(input, output)?;
     let series = read_series(input)?;
     series.check_periods(period.as_deref())?;
     let Series {

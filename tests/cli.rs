@@ -529,6 +529,20 @@ fn bad_input_exits_2_naming_file_and_line() {
         "{err}"
     );
 
+    // `--output` naming the input, directly or through a link, is refused and the input is
+    // left as it was (the scores were written over the series they came from).
+    let input = seasonal_hours(dir.path(), 24 * 21);
+    let before = std::fs::read(&input).unwrap();
+    let link = dir.path().join("same.csv");
+    std::fs::hard_link(&input, &link).unwrap();
+    for output in [&input, &link] {
+        let out = detect(dir.path(), &input, output, &[]);
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("is the input file"), "{err}");
+        assert_eq!(std::fs::read(&input).unwrap(), before);
+    }
+
     // A bad --listen is bad usage, before anything starts (it exited 1 from the daemon).
     let out = viewcast(&["run", "--listen", "127.0.0.1:99999"], dir.path());
     assert_eq!(out.status.code(), Some(2));
