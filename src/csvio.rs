@@ -41,17 +41,6 @@ pub struct Table {
     pub bad_rows: Vec<CsvError>,
 }
 
-impl Table {
-    /// The table, or the first of its bad rows as the error.
-    fn strict(mut self) -> Result<Self, CsvError> {
-        if self.bad_rows.is_empty() {
-            Ok(self)
-        } else {
-            Err(self.bad_rows.swap_remove(0))
-        }
-    }
-}
-
 /// Splits one CSV line at `delimiter`, honouring double quotes (`""` inside quotes is a
 /// quote).
 fn split_line(line: &str, delimiter: char) -> Vec<String> {
@@ -86,7 +75,7 @@ const VALUE_ALIASES: &[&str] = &["_value", "y"];
 /// has no comma (spreadsheets in many locales write `;`). Empty, `NaN` or `null` values are kept as missing (NaN); any other
 /// non-number is an error. A `path` of `-` is standard input.
 pub fn read(path: &Path, value_column: &str, tag_columns: &[String]) -> Result<Table, CsvError> {
-    read_lenient(path, value_column, tag_columns).and_then(Table::strict)
+    read_with(path, value_column, tag_columns, true)
 }
 
 /// [`read`], except that rows it cannot read are left out and listed in
@@ -97,6 +86,16 @@ pub fn read_lenient(
     value_column: &str,
     tag_columns: &[String],
 ) -> Result<Table, CsvError> {
+    read_with(path, value_column, tag_columns, false)
+}
+
+/// [`read`] when `strict` (the first bad row is the error), else [`read_lenient`].
+fn read_with(
+    path: &Path,
+    value_column: &str,
+    tag_columns: &[String],
+    strict: bool,
+) -> Result<Table, CsvError> {
     let text = if path == Path::new("-") {
         std::io::read_to_string(std::io::stdin())
     } else {
@@ -106,7 +105,7 @@ pub fn read_lenient(
         path: path.to_path_buf(),
         source,
     })?;
-    parse_lenient(&text, path, value_column, tag_columns)
+    parse_with(&text, path, value_column, tag_columns, strict)
 }
 
 /// Parses CSV `text` read from `path` (see [`read`]).
@@ -116,14 +115,17 @@ pub fn parse(
     value_column: &str,
     tag_columns: &[String],
 ) -> Result<Table, CsvError> {
-    parse_lenient(text, path, value_column, tag_columns).and_then(Table::strict)
+    parse_with(text, path, value_column, tag_columns, true)
 }
 
-fn parse_lenient(
+/// Parses `text`; a row that cannot be read is the error when `strict`, else it goes to
+/// [`Table::bad_rows`].
+fn parse_with(
     text: &str,
     path: &Path,
     value_column: &str,
     tag_columns: &[String],
+    strict: bool,
 ) -> Result<Table, CsvError> {
     let bad = |line: usize, problem: String| CsvError::Bad {
         path: path.to_path_buf(),
@@ -214,6 +216,7 @@ fn parse_lenient(
                 }
                 rows.push(row);
             }
+            Err(e) if strict => return Err(e),
             Err(e) => bad_rows.push(e),
         }
     }

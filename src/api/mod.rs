@@ -187,12 +187,8 @@ async fn readyz(State(s): State<AppState>) -> Response {
 async fn openapi_json(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
     let store = s.store.clone();
     let rows = blocking(move || store.series()).await?;
-    let tag_keys: BTreeSet<String> = rows
-        .iter()
-        .flat_map(|r| r.key.tags().keys().cloned())
-        .collect();
     let served = openapi::Served {
-        tag_keys: tag_keys.into_iter().collect(),
+        tag_keys: tag_keys(&rows).into_iter().cloned().collect(),
         levels: s.levels.clone(),
     };
     Ok(Json(openapi::document(&served)))
@@ -209,11 +205,16 @@ async fn metrics(State(s): State<AppState>) -> Response {
         .into_response()
 }
 
+/// Every tag key the series have, in order.
+fn tag_keys(rows: &[SeriesRow]) -> BTreeSet<&String> {
+    rows.iter().flat_map(|r| r.key.tags().keys()).collect()
+}
+
 /// Series matching the tag filters; 400 for a tag key no series has, 404 when none match.
 async fn matching(s: &AppState, filters: &[(String, String)]) -> Result<Vec<SeriesRow>, ApiError> {
     let store = s.store.clone();
     let rows = blocking(move || store.series()).await?;
-    let keys: BTreeSet<&String> = rows.iter().flat_map(|r| r.key.tags().keys()).collect();
+    let keys = tag_keys(&rows);
     if let Some((k, _)) = filters.iter().find(|(k, _)| !keys.contains(k)) {
         return Err(ApiError::bad(
             k,
@@ -309,7 +310,7 @@ fn prefers_csv(accept: &str) -> bool {
                 };
                 Some((specific, q))
             })
-            .max_by(|a, b| a.0.cmp(&b.0))
+            .max_by_key(|&(specific, _)| specific)
             .map_or(0.0, |(_, q)| q)
     };
     weight("text", "csv") > weight("application", "json")
@@ -384,7 +385,7 @@ async fn forecast(
         out.push((row, f.set.model.clone(), f.generated_at, points));
     }
     if wants_csv(&p, &headers) {
-        let tag_keys: BTreeSet<&String> = rows.iter().flat_map(|r| r.key.tags().keys()).collect();
+        let tag_keys = tag_keys(&rows);
         let mut body = tag_keys
             .iter()
             .map(|k| csv_cell(k))
