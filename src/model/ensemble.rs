@@ -100,6 +100,11 @@ impl Fitted for FittedEnsemble {
         "ensemble"
     }
 
+    /// The members' own corrections, averaged as their bounds are.
+    fn uncalibrated_spread(&self) -> f64 {
+        self.0.iter().map(|f| f.uncalibrated_spread()).sum::<f64>() / self.0.len() as f64
+    }
+
     fn predict(&self, horizon: usize, level: f64) -> Result<Prediction> {
         let parts = self
             .0
