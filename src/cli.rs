@@ -648,8 +648,9 @@ fn forecast(
             )
         }
         None => eprintln!(
-            "model: {} (history too short for a backtest fold: interval not calibrated)",
-            f.model
+            "model: {}, periods {} (history too short for a backtest fold: interval not calibrated)",
+            f.model,
+            list(&f.periods)
         ),
     }
     let mut w = std::io::BufWriter::new(std::io::stdout().lock());

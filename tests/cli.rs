@@ -167,6 +167,14 @@ fn the_forecast_summary_names_its_interval_calibration() {
         !long.contains("Some(") && !short.contains("Some("),
         "{long}{short}"
     );
+    // Exactly two weeks: both periods apply, no fold fits, and auto takes the ensemble.
+    let (_, two_weeks) = forecast_rows(dir.path(), &seasonal_hours(dir.path(), 24 * 14), 24);
+    assert!(
+        two_weeks.contains(
+            "model: ensemble, periods 24,168 (history too short for a backtest fold: interval not calibrated)"
+        ),
+        "{two_weeks}"
+    );
 }
 
 /// Rows out of time order are read sorted and a timestamp written twice is taken once, as
