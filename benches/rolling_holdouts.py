@@ -8,12 +8,17 @@ verdict (a heat wave, a holiday); 3 sets x 8 weeks says whether a change helps i
 
 Run from the project root after `cargo build --release`:
 
-    python3 benches/rolling_holdouts.py [--weeks 8] [--daily | --other] [--args "--model mstl_ets"]
+    python3 benches/rolling_holdouts.py [--weeks 8] [--daily | --other | --weather] [--args "--model mstl_ets"]
 
 With `--other`, the sets are series no default was ever tuned on (NAB's, in ../shared/data/anomaly):
 hourly ad-exchange cost per click (a weak daily season: day-ahead hold-outs, one ending on each of
 its last WEEKS x 7 days, against the daily seasonal naive) and the half-hourly taxi series (its
 last WEEKS weeks, with Thanksgiving, Christmas and the January blizzard).
+
+With `--weather`, hourly air temperature of Seattle and San Francisco in 2010 (from the PyPI
+package vega_datasets, whose data ship inside it: `pip install vega_datasets`), a daily season
+and no weekly one: day-ahead hold-outs ending on each of the last WEEKS x 7 days, against the
+daily seasonal naive ("same hour yesterday").
 
 With `--daily`, each set is first summed to daily totals (complete days only) and scored on
 7-day hold-outs ending on each of the WEEKS × 7 days up to the day of the README's hold-out:
@@ -49,6 +54,30 @@ OTHER = [
 ]
 
 
+# --weather: (file in vega_datasets' data, horizon = naive season, hold-outs per week).
+WEATHER = [
+    ('seattle-temps.csv', 24, 7),
+    ('sf-temps.csv', 24, 7),
+]
+
+
+def weather_csv(name):
+    """vega_datasets' `name` (columns date and temp, dates as 2010/01/01 00:00[:00]) as a
+    temporary timestamp,value CSV."""
+    try:
+        import vega_datasets
+    except ImportError:
+        sys.exit('--weather needs the PyPI package vega_datasets: pip install vega_datasets')
+    src = os.path.join(os.path.dirname(vega_datasets.__file__), '_data', name)
+    out = os.path.join(tempfile.mkdtemp(), name)
+    with open(src) as f, open(out, 'w') as g:
+        g.write('timestamp,value\n')
+        for r in csv.DictReader(f):
+            stamp = r['date'].replace('/', '-')
+            g.write(f'{stamp}:00,{r["temp"]}\n' if stamp.count(':') == 1 else f'{stamp},{r["temp"]}\n')
+    return out
+
+
 def daily_totals(path, end):
     """Sums `path` by day into a temporary CSV of complete days; returns it, its stamps and
     the stamp of the day holding `end` (None: the last day)."""
@@ -73,14 +102,20 @@ def main():
     ap.add_argument('--args', default='', help='extra arguments for viewcast forecast')
     ap.add_argument('--daily', action='store_true', help='score daily totals, weeks of 7 days')
     ap.add_argument('--other', action='store_true', help='score NAB series no default was tuned on')
+    ap.add_argument('--weather', action='store_true',
+                    help='score hourly temperatures (PyPI vega_datasets), day-ahead')
     ap.add_argument('--bin', default=os.path.join(ROOT, 'target', 'release', 'viewcast'))
     a = ap.parse_args()
     scorer = os.path.join(SHARED, 'eval', 'score_forecast.py')
     all_cov = []
     # (file, horizon, end of the README's hold-out, hold-outs per week if not one per horizon)
-    sets = [(n, h, None, k) for n, h, k in OTHER] if a.other else [s + (None,) for s in SETS]
+    sets = ([(n, h, None, k) for n, h, k in WEATHER if a.weather]
+            or [(n, h, None, k) for n, h, k in OTHER if a.other]
+            or [s + (None,) for s in SETS])
     for name, h, end, per_week in sets:
         path = os.path.join(SHARED, 'data', 'anomaly' if a.other else 'forecast', name)
+        if a.weather:
+            path = weather_csv(name)
         if a.daily:
             path, stamps, end = daily_totals(path, end)
             h = 7
@@ -115,7 +150,7 @@ def main():
         print(f'{name:20s} rMAE {mae / naive:.3f} (geometric {geo:.3f}, hold-out {rmae[0]:.3f})'
               f'  coverage {sum(cov) / len(cov):.3f} (hold-out {cov[0]:.3f})'
               f' width {sum(width) / len(width):.3f}', end='')
-        if a.daily or a.other:
+        if a.daily or a.other or a.weather:
             print(f'  ({len(rmae)} hold-outs' + (f', {skipped} with missing rows left out)' if skipped else ')'))
             continue
         print('  by week: ' + ' '.join(f'{x:.2f}' for x in rmae))

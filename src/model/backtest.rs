@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use super::{by_name, predict, z_for_level, Ensemble, Prediction, AVERAGING_MODELS};
+use super::{by_name, periods_used, predict, z_for_level, Ensemble, Prediction, AVERAGING_MODELS};
 use crate::series::supported_periods;
 
 /// How one model did over the folds.
@@ -294,7 +294,8 @@ pub fn evaluate(
             .map(|h| train[train.len() - m + (h % m)])
             .collect();
         naive_mae.push(mae_of(&naive));
-        let mut fold_preds: std::collections::HashMap<(usize, &str), Prediction> =
+        // Forecasts made on this fold, by model and the periods its fit depends on.
+        let mut fold_preds: std::collections::HashMap<(&str, &[usize]), Prediction> =
             std::collections::HashMap::new();
         for (&(v, name), acc) in runs.iter().zip(accs.iter_mut()) {
             if acc.failed {
@@ -302,17 +303,21 @@ pub fn evaluate(
             }
             let t = Instant::now();
             // The ensemble is the mean of two members already evaluated on this fold: reuse
-            // their forecasts rather than fit them again.
+            // their forecasts rather than fit them again. So too a fit that ignores the
+            // periods a variant adds (ETS's season is the shortest period).
+            let periods = fold_periods[v].as_slice();
             let [first, second] = Ensemble::MEMBERS;
             let pred: Option<Prediction> = match (
                 name,
-                fold_preds.get(&(v, first)),
-                fold_preds.get(&(v, second)),
+                fold_preds.get(&(name, periods_used(name, periods))),
+                fold_preds.get(&(first, periods_used(first, periods))),
+                fold_preds.get(&(second, periods_used(second, periods))),
             ) {
-                ("ensemble", Some(a), Some(b)) => Some(mean_of(a, b)),
+                (_, Some(p), _, _) => Some(p.clone()),
+                ("ensemble", _, Some(a), Some(b)) => Some(mean_of(a, b)),
                 _ => by_name(name)
                     .ok()
-                    .and_then(|f| f.fit(train, &fold_periods[v]).ok())
+                    .and_then(|f| f.fit(train, periods).ok())
                     .and_then(|f| predict(f.as_ref(), horizon, 95.0, non_negative).ok()),
             };
             acc.ms += t.elapsed().as_secs_f64() * 1e3;
@@ -332,7 +337,7 @@ pub fn evaluate(
                     .max(1e-9 * pred.point[h].abs().max(1.0));
                 acc.scores[h].push((actual - pred.point[h]).abs() / (half / z95));
             }
-            fold_preds.insert((v, name), pred);
+            fold_preds.insert((name, periods_used(name, periods)), pred);
         }
     }
     let naive_total: f64 = naive_mae.iter().sum();
@@ -584,6 +589,39 @@ mod tests {
         assert_eq!(calls.last(), Some(&(6, 6)));
         assert_eq!(naive.scores.len(), 168);
         assert!(naive.scores.iter().all(|per_fold| per_fold.len() == 3));
+    }
+
+    /// A day-only hourly series that climbs steadily: ETS's trend follows it where MSTL's
+    /// level and the copies of the last day fall behind, and `auto` weighs ETS on it. ETS's
+    /// season is the shortest period alone, so its forecasts are the same with the unconfirmed
+    /// week added (and are reused, not fitted twice).
+    #[test]
+    fn auto_weighs_ets_on_hourly_data_with_a_daily_season_only() {
+        let y: Vec<f64> = (0..24 * 7 * 6)
+            .map(|i| {
+                let day = (i % 24) as f64 / 24.0 * std::f64::consts::TAU;
+                500.0 + 0.5 * i as f64 + 20.0 * day.sin() + ((i * 7919) % 13) as f64
+            })
+            .collect();
+        let candidates = crate::model::auto_candidates(&[24]);
+        let history = History {
+            unconfirmed: &[168],
+            ..History::plain(&y, &[24])
+        };
+        let s = evaluate(
+            history,
+            24,
+            Folds::last(3),
+            candidates,
+            true,
+            &mut |_, _| {},
+        );
+        let ets: Vec<&Score> = s.iter().filter(|x| x.model == "ets").collect();
+        assert_eq!(ets.len(), 2, "{s:?}");
+        assert_eq!(ets[0].periods, [24]);
+        assert_eq!(ets[1].periods, [24, 168]);
+        assert_eq!(ets[0].fold_mase, ets[1].fold_mase);
+        assert_eq!(choose(&s, candidates).map(|b| b.model), Some("ets"));
     }
 
     /// Hourly traffic with a daily and a weekly shape, noise of about 4%, and `level(i)` as a
