@@ -516,6 +516,11 @@ impl SeriesEngine {
             return;
         };
         if prepared.searched {
+            tracing::debug!(
+                events = prepared.events.len(),
+                points = prepared.events.iter().map(|r| r.len()).sum::<usize>(),
+                "one-off events taken out of the fitting history"
+            );
             let at = |i: usize| self.start + (offset + i) as i64 * self.step;
             let spans = prepared
                 .events

