@@ -116,10 +116,13 @@ pub struct Scheduler {
 
 type Job = (SeriesKey, i64, Vec<Point>, i64, bool);
 
-/// The records of scored observations (those scored against a forecast).
+/// The records of scored observations (those with a value, scored against a forecast). A
+/// time step without a value (an empty cell of a CSV export) is no observation: it has
+/// nothing to report, and its NaN failed the embedded store's whole write for every series.
 fn records(evaluated: &[crate::engine::Evaluated]) -> Vec<AnomalyRecord> {
     evaluated
         .iter()
+        .filter(|ev| ev.value.is_finite())
         .filter_map(|ev| {
             ev.expected.map(|e| AnomalyRecord {
                 time: ev.ts,
@@ -1012,23 +1015,23 @@ mod tests {
         );
     }
 
-    /// A feed of steps without values.
+    /// A feed of hourly steps, one in four with a value.
     #[derive(Debug)]
-    struct Sparse;
+    struct Sparse(i64);
 
     #[async_trait::async_trait]
     impl crate::source::Source for Sparse {
         fn describe(&self) -> String {
-            "40 hours, 10 with a value".into()
+            format!("{} hours, one in four with a value", self.0)
         }
         fn tag_keys(&self) -> Vec<String> {
             vec!["channel".into()]
         }
         async fn poll(&self, now: i64) -> Result<crate::source::Poll, crate::source::SourceError> {
             let end = now - now.rem_euclid(3600);
-            let points = (0..40)
+            let points = (0..self.0)
                 .map(|i| crate::series::Point {
-                    ts: end - (40 - i) * 3600,
+                    ts: end - (self.0 - i) * 3600,
                     value: if i % 4 == 0 { 100.0 } else { f64::NAN },
                 })
                 .collect();
@@ -1049,7 +1052,7 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let clock = Arc::new(ManualClock::new(NOW));
         let mut sched = test_scheduler(
-            Arc::new(Sparse),
+            Arc::new(Sparse(40)),
             &store,
             test_metrics(),
             clock,
@@ -1063,5 +1066,34 @@ mod tests {
             rows[0].state.reason.as_deref(),
             Some("fewer than 48 points with a value so far (10 of 40 time steps have one)")
         );
+    }
+
+    /// Steps without a value are no observations: nothing is reported for them, and the
+    /// cycle's write goes through. Their NaN reached the embedded store as NULL and failed
+    /// the whole write, every series' forecasts and scores with it (found running the daemon
+    /// on exported traffic counts with empty cells).
+    #[tokio::test]
+    async fn steps_without_a_value_are_not_reported_and_the_write_goes_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let clock = Arc::new(ManualClock::new(NOW));
+        let mut sched = test_scheduler(
+            Arc::new(Sparse(24 * 28)),
+            &store,
+            test_metrics(),
+            clock,
+            EngineSettings::default(),
+            14 * 86_400,
+        );
+        let report = sched.cycle(&CancellationToken::new()).await;
+        assert_eq!(report.errors, 0, "{report:?}");
+        let rows = store.series().unwrap();
+        assert_eq!(rows[0].state.status, Status::Ok, "{:?}", rows[0].state);
+        let stored = store
+            .anomalies(0, i64::MAX, f64::NEG_INFINITY, 10_000)
+            .unwrap();
+        // One in four of the 14 replayed days' steps has a value.
+        assert!((80..=84).contains(&stored.len()), "{}", stored.len());
+        assert!(stored.iter().all(|a| a.record.value == 100.0));
     }
 }

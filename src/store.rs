@@ -213,14 +213,17 @@ impl Store {
                         for b in &f.bands {
                             for i in 0..b.point.len() {
                                 let t = f.origin() + i as i64 * f.step;
-                                ins_f.execute(params![key, b.level, t, b.point[i], b.lower[i], b.upper[i]])?;
+                                // NaN would be NULL here and fail the cycle's whole write.
+                                if [b.point[i], b.lower[i], b.upper[i]].iter().all(|v| v.is_finite()) {
+                                    ins_f.execute(params![key, b.level, t, b.point[i], b.lower[i], b.upper[i]])?;
+                                }
                             }
                         }
                     }
                     for e in &s.events {
                         ins_e.execute(params![key, e.start, e.end, e.peak, e.detector, e.open])?;
                     }
-                    for a in &s.anomalies {
+                    for a in s.anomalies.iter().filter(|a| a.is_finite()) {
                         ins_a.execute(params![key, a.time, a.value, a.yhat, a.yhat_lower, a.yhat_upper, a.score, a.is_anomaly, a.detector])?;
                     }
                 }

@@ -103,10 +103,7 @@ pub fn render(out: &CycleOutput, layout: &Layout) -> Vec<(String, usize)> {
             }
         }
         for a in &s.anomalies {
-            if ![a.value, a.yhat, a.yhat_lower, a.yhat_upper, a.score]
-                .iter()
-                .all(|v| v.is_finite())
-            {
+            if !a.is_finite() {
                 continue;
             }
             let t = tags(("detector", &a.detector));

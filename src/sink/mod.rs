@@ -60,6 +60,22 @@ pub struct AnomalyRecord {
     pub detector: String,
 }
 
+impl AnomalyRecord {
+    /// Whether every number is finite: what a store can hold (SQLite keeps NaN as NULL,
+    /// InfluxDB refuses it in line protocol and with it the whole batch).
+    pub fn is_finite(&self) -> bool {
+        [
+            self.value,
+            self.yhat,
+            self.yhat_lower,
+            self.yhat_upper,
+            self.score,
+        ]
+        .iter()
+        .all(|v| v.is_finite())
+    }
+}
+
 /// The state of a series after a cycle.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SeriesState {
