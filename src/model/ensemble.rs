@@ -59,7 +59,7 @@ impl Fitted for FittedMean {
         let k = self.k as f64;
         Ok(super::naive::repeat_profile(
             &self.profile,
-            self.sigma,
+            |_| self.sigma,
             horizon,
             level,
             |cycles| 1.0 + cycles as f64 / k,

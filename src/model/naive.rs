@@ -44,18 +44,46 @@ impl Forecaster for SeasonalNaive {
         }
         let resid: Vec<f64> = (m..y.len()).map(|t| y[t] - y[t - m]).collect();
         let sigma = super::rms(&resid);
+        // The spread by hour of the day (the shortest period's phase), where each hour has
+        // enough residuals to measure it: a road's copy of last week errs by hundreds of
+        // vehicles at rush hour and by a few at night.
+        let day = periods
+            .iter()
+            .copied()
+            .filter(|&p| p > 1)
+            .min()
+            .unwrap_or(1);
+        let sigmas = if self.seasonal && day > 1 && resid.len() / day >= MIN_PER_PHASE {
+            (0..day)
+                .map(|phase| {
+                    let first = (phase + day - m % day) % day;
+                    let own: Vec<f64> = resid[first..].iter().step_by(day).copied().collect();
+                    super::rms(&own)
+                })
+                .collect()
+        } else {
+            vec![sigma]
+        };
         Ok(Box::new(FittedNaive {
             name: self.name(),
             last: y[y.len() - m..].to_vec(),
-            sigma,
+            sigmas,
+            next_phase: y.len(),
         }))
     }
 }
 
+/// Residuals each phase needs before the seasonal naive interval follows the phase's own
+/// spread: an RMS from n residuals errs by about 1/√(2n) of itself, a tenth at 50.
+const MIN_PER_PHASE: usize = 50;
+
 struct FittedNaive {
     name: &'static str,
     last: Vec<f64>,
-    sigma: f64,
+    /// One-cycle-ahead σ by phase of the shortest period (one σ for all without it).
+    sigmas: Vec<f64>,
+    /// The time index of the first forecast step (its phase is this modulo `sigmas.len()`).
+    next_phase: usize,
 }
 
 impl Fitted for FittedNaive {
@@ -65,9 +93,10 @@ impl Fitted for FittedNaive {
 
     fn predict(&self, horizon: usize, level: f64) -> Result<Prediction> {
         // Each further cycle adds one more step of seasonal-random-walk variance.
+        let k = self.sigmas.len();
         Ok(repeat_profile(
             &self.last,
-            self.sigma,
+            |h| self.sigmas[(self.next_phase + h) % k],
             horizon,
             level,
             |cycles| (cycles + 1) as f64,
@@ -75,10 +104,11 @@ impl Fitted for FittedNaive {
     }
 }
 
-/// Repeats `profile` cycle after cycle with an interval of ±z·σ·√growth(completed cycles).
+/// Repeats `profile` cycle after cycle with an interval of ±z·σ(step)·√growth(completed
+/// cycles).
 pub(super) fn repeat_profile(
     profile: &[f64],
-    sigma: f64,
+    sigma: impl Fn(usize) -> f64,
     horizon: usize,
     level: f64,
     growth: impl Fn(usize) -> f64,
@@ -93,7 +123,7 @@ pub(super) fn repeat_profile(
     };
     for h in 0..horizon {
         let y = profile[h % m];
-        let half = z * sigma * growth(h / m).sqrt();
+        let half = z * sigma(h) * growth(h / m).sqrt();
         p.point.push(y);
         p.lower.push(y - half);
         p.upper.push(y + half);
@@ -118,5 +148,50 @@ mod tests {
         // residuals are all 1 → sigma 1; second cycle is sqrt(2) wider.
         assert!((p.upper[0] - p.point[0] - 1.959964).abs() < 1e-4);
         assert!((p.upper[24] - p.point[24] - 1.959964 * 2f64.sqrt()).abs() < 1e-4);
+    }
+
+    #[test]
+    fn the_interval_follows_the_spread_of_each_hour_of_the_day() {
+        // A "day" of 4 steps in a "week" of 8: the first step of each day is ten times as
+        // noisy as the others.
+        let y = |n: usize| -> Vec<f64> {
+            (0..n)
+                .map(|i| {
+                    let sign = if (i * 7919) % 3 == 0 { 1.0 } else { -1.0 };
+                    let noise = if i % 4 == 0 { 10.0 } else { 1.0 };
+                    100.0 + (i % 8) as f64 + sign * noise
+                })
+                .collect()
+        };
+        let half = |n: usize| {
+            let y = y(n);
+            let p = SeasonalNaive::seasonal()
+                .fit(&y, &[4, 8])
+                .unwrap()
+                .predict(8, 95.0)
+                .unwrap();
+            (0..8)
+                .map(|h| (p.upper[h] - p.point[h], (n + h).is_multiple_of(4)))
+                .collect::<Vec<_>>()
+        };
+        // 400 steps: 98 residuals per phase. The noisy phase's interval is about ten times
+        // the others'.
+        let long = half(400);
+        for &(w, noisy) in &long {
+            let others = long
+                .iter()
+                .filter(|x| !x.1)
+                .map(|x| x.0)
+                .fold(0.0, f64::max);
+            if noisy {
+                assert!(w > 5.0 * others, "{long:?}");
+            }
+        }
+        // 100 steps: too few residuals per phase to tell, one σ for all.
+        let short = half(100);
+        assert!(
+            short.iter().all(|x| (x.0 - short[0].0).abs() < 1e-9),
+            "{short:?}"
+        );
     }
 }
