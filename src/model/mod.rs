@@ -206,6 +206,36 @@ pub(crate) fn rms(errors: &[f64]) -> f64 {
     }
 }
 
+/// Residuals each phase needs before the seasonal naive interval follows the phase's own
+/// spread: an RMS from n residuals errs by about 1/√(2n) of itself, a tenth at 50.
+const MIN_PER_PHASE: usize = 50;
+
+/// The RMS of `resid` (the residual of time index `first + j` at `j`) by phase of the
+/// shortest of `periods` (the hour of the day), when every phase has [`MIN_PER_PHASE`]
+/// residuals; otherwise one RMS for all. The σ of time index t is `σs[t % σs.len()]`. A road's
+/// copy of last week errs by hundreds of vehicles at rush hour and by a few at night: with one
+/// σ its interval was as wide at 3 a.m. as at 8. (`seasonal_ar` keeps one σ: by phase, its
+/// own interval score improved but the ensemble's, which averages its bounds with
+/// `mstl_ets`'s, worsened by 2-10% on three of three sets.)
+pub(crate) fn rms_by_phase(resid: &[f64], first: usize, periods: &[usize]) -> Vec<f64> {
+    let day = periods
+        .iter()
+        .copied()
+        .filter(|&p| p > 1)
+        .min()
+        .unwrap_or(1);
+    if day < 2 || resid.len() / day < MIN_PER_PHASE {
+        return vec![rms(resid)];
+    }
+    (0..day)
+        .map(|phase| {
+            let start = (phase + day - first % day) % day;
+            let own: Vec<f64> = resid[start..].iter().step_by(day).copied().collect();
+            rms(&own)
+        })
+        .collect()
+}
+
 /// Builds the unfitted model of a catalog name.
 pub fn by_name(name: &str) -> Result<Box<dyn Forecaster>> {
     match name {

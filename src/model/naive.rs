@@ -43,26 +43,10 @@ impl Forecaster for SeasonalNaive {
             });
         }
         let resid: Vec<f64> = (m..y.len()).map(|t| y[t] - y[t - m]).collect();
-        let sigma = super::rms(&resid);
-        // The spread by hour of the day (the shortest period's phase), where each hour has
-        // enough residuals to measure it: a road's copy of last week errs by hundreds of
-        // vehicles at rush hour and by a few at night.
-        let day = periods
-            .iter()
-            .copied()
-            .filter(|&p| p > 1)
-            .min()
-            .unwrap_or(1);
-        let sigmas = if self.seasonal && day > 1 && resid.len() / day >= MIN_PER_PHASE {
-            (0..day)
-                .map(|phase| {
-                    let first = (phase + day - m % day) % day;
-                    let own: Vec<f64> = resid[first..].iter().step_by(day).copied().collect();
-                    super::rms(&own)
-                })
-                .collect()
+        let sigmas = if self.seasonal {
+            super::rms_by_phase(&resid, m, periods)
         } else {
-            vec![sigma]
+            vec![super::rms(&resid)]
         };
         Ok(Box::new(FittedNaive {
             name: self.name(),
@@ -72,10 +56,6 @@ impl Forecaster for SeasonalNaive {
         }))
     }
 }
-
-/// Residuals each phase needs before the seasonal naive interval follows the phase's own
-/// spread: an RMS from n residuals errs by about 1/√(2n) of itself, a tenth at 50.
-const MIN_PER_PHASE: usize = 50;
 
 struct FittedNaive {
     name: &'static str,
