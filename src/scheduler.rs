@@ -1044,21 +1044,26 @@ mod tests {
         }
     }
 
+    /// A default scheduler on a [`Sparse`] feed of `hours`, its store in a temporary folder.
+    fn sparse_scheduler(hours: i64, backfill: i64) -> (tempfile::TempDir, Arc<Store>, Scheduler) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let sched = test_scheduler(
+            Arc::new(Sparse(hours)),
+            &store,
+            test_metrics(),
+            Arc::new(ManualClock::new(NOW)),
+            EngineSettings::default(),
+            backfill,
+        );
+        (dir, store, sched)
+    }
+
     /// While warming up, the reason counts the steps with a value: a feed of empty values
     /// said "fewer than 48 points so far" however many rows came in.
     #[tokio::test]
     async fn warming_up_counts_the_points_with_a_value() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let clock = Arc::new(ManualClock::new(NOW));
-        let mut sched = test_scheduler(
-            Arc::new(Sparse(40)),
-            &store,
-            test_metrics(),
-            clock,
-            EngineSettings::default(),
-            86_400,
-        );
+        let (_dir, store, mut sched) = sparse_scheduler(40, 86_400);
         sched.cycle(&CancellationToken::new()).await;
         let rows = store.series().unwrap();
         assert_eq!(rows[0].state.status, Status::WarmingUp);
@@ -1074,17 +1079,7 @@ mod tests {
     /// on exported traffic counts with empty cells).
     #[tokio::test]
     async fn steps_without_a_value_are_not_reported_and_the_write_goes_through() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let clock = Arc::new(ManualClock::new(NOW));
-        let mut sched = test_scheduler(
-            Arc::new(Sparse(24 * 28)),
-            &store,
-            test_metrics(),
-            clock,
-            EngineSettings::default(),
-            14 * 86_400,
-        );
+        let (_dir, store, mut sched) = sparse_scheduler(24 * 28, 14 * 86_400);
         let report = sched.cycle(&CancellationToken::new()).await;
         assert_eq!(report.errors, 0, "{report:?}");
         let rows = store.series().unwrap();

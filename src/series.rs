@@ -241,6 +241,23 @@ pub fn prepare_with(
     })
 }
 
+/// The values of `xs` at `phase` of `period` (time index modulo `period`), where `xs[0]` is
+/// time index `first`: one hour of the day, say, across the days of a history.
+pub fn at_phase<T: Copy>(
+    xs: &[T],
+    first: usize,
+    period: usize,
+    phase: usize,
+) -> impl Iterator<Item = T> + '_ {
+    let period = period.max(1);
+    let start = (phase % period + period - first % period) % period;
+    xs.get(start..)
+        .unwrap_or_default()
+        .iter()
+        .step_by(period)
+        .copied()
+}
+
 /// The maximal runs of consecutive indices below `len` where `inside` holds, in order.
 pub fn runs(len: usize, mut inside: impl FnMut(usize) -> bool) -> Vec<std::ops::Range<usize>> {
     let mut out: Vec<std::ops::Range<usize>> = Vec::new();
@@ -509,6 +526,14 @@ pub fn supported_periods(periods: impl IntoIterator<Item = usize>, len: usize) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn at_phase_takes_one_phase_counted_from_the_first_time_index() {
+        let xs: Vec<usize> = (3..13).collect(); // time indices 3..13
+        assert_eq!(at_phase(&xs, 3, 4, 0).collect::<Vec<_>>(), [4, 8, 12]);
+        assert_eq!(at_phase(&xs, 3, 4, 3).collect::<Vec<_>>(), [3, 7, 11]);
+        assert_eq!(at_phase(&xs[..1], 3, 4, 1).count(), 0);
+    }
 
     #[test]
     fn key_display_is_sorted_and_filters_match() {

@@ -228,11 +228,7 @@ pub(crate) fn rms_by_phase(resid: &[f64], first: usize, periods: &[usize]) -> Ve
         return vec![rms(resid)];
     }
     (0..day)
-        .map(|phase| {
-            let start = (phase + day - first % day) % day;
-            let own: Vec<f64> = resid[start..].iter().step_by(day).copied().collect();
-            rms(&own)
-        })
+        .map(|phase| rms(&crate::series::at_phase(resid, first, day, phase).collect::<Vec<_>>()))
         .collect()
 }
 

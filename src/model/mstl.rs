@@ -185,22 +185,18 @@ pub fn one_off_events(y: &[f64], periods: &[usize], max_run: usize) -> Vec<std::
     // An hour of the day whose remainder runs wider than the series' (rush hour on a road,
     // the night on the log scale of a quiet channel) is judged by its own spread, once the
     // history holds enough cycles to measure it.
-    let by_phase = r.len() / shortest >= MIN_CYCLES_FOR_PHASE_SPREAD;
-    let limits: Vec<f32> = (0..shortest)
-        .map(|phase| {
-            if !by_phase {
-                return limit;
-            }
-            let own: Vec<f32> = r[phase..].iter().step_by(shortest).copied().collect();
-            let own = robust_limit(&own, CLIP_SIGMAS);
-            if own.is_nan() {
-                limit
-            } else {
-                own.max(limit)
-            }
-        })
-        .collect();
-    crate::series::runs(r.len(), |i| r[i].abs() > limits[i % shortest])
+    let limits: Vec<f32> = if r.len() / shortest >= MIN_CYCLES_FOR_PHASE_SPREAD {
+        (0..shortest)
+            .map(|phase| {
+                let own: Vec<f32> = crate::series::at_phase(r, 0, shortest, phase).collect();
+                // NaN.max(limit) is the limit.
+                robust_limit(&own, CLIP_SIGMAS).max(limit)
+            })
+            .collect()
+    } else {
+        vec![limit]
+    };
+    crate::series::runs(r.len(), |i| r[i].abs() > limits[i % limits.len()])
         .into_iter()
         .filter(|run| run.len() <= max_run && run.end < r.len())
         .collect()
