@@ -74,7 +74,25 @@ impl Regular {
     }
 }
 
-/// The typical spacing of the timestamps: the median of positive differences.
+/// Steps a feed is usually meant to have: a jittered feed's mean cadence within
+/// [`ROUND_STEP_TOLERANCE`] of one is taken to be it.
+const ROUND_STEPS: [i64; 22] = [
+    1, 2, 5, 10, 15, 20, 30, 60, 120, 300, 600, 900, 1200, 1800, 3600, 7200, 10_800, 14_400,
+    21_600, 43_200, 86_400, 604_800,
+];
+const ROUND_STEP_TOLERANCE: f64 = 0.05;
+/// How closely the times must keep to a grid's phase for its step to be the feed's: the
+/// length of the mean of their phases as unit vectors (1 = all on the grid, about 0 = a grid
+/// the feed drifts across; readings uniformly up to a quarter step early or late give 0.64).
+const MIN_PHASE_COHERENCE: f64 = 0.5;
+
+/// The typical spacing of the timestamps. On a regular feed (three in four positive
+/// differences equal their median) that median. Otherwise the largest of the median, its
+/// half and third (a feed missing every other or third reading) and the mean cadence (the
+/// differences near the median telescope; snapped to a round step when that close to one)
+/// that the times keep in phase with: a poller whose readings land a few minutes early or
+/// late (26, 34, 27, 33 minutes apart) has a median of one side of the jitter, and a grid of
+/// 33 minutes drifts off its half hours by an hour a day.
 pub fn infer_step(ts: &[i64]) -> Option<i64> {
     let mut diffs: Vec<i64> = ts
         .windows(2)
@@ -85,7 +103,43 @@ pub fn infer_step(ts: &[i64]) -> Option<i64> {
         return None;
     }
     diffs.sort_unstable();
-    Some(diffs[diffs.len() / 2])
+    let median = diffs[diffs.len() / 2];
+    let exact = diffs.iter().filter(|d| **d == median).count();
+    if 4 * exact >= 3 * diffs.len() {
+        return Some(median);
+    }
+    let near: Vec<f64> = diffs
+        .iter()
+        .filter(|d| 2 * **d >= median && 2 * **d <= 3 * median)
+        .map(|d| *d as f64)
+        .collect();
+    let cadence = near.iter().sum::<f64>() / near.len() as f64;
+    let cadence = ROUND_STEPS
+        .into_iter()
+        .find(|s| ((cadence - *s as f64) / *s as f64).abs() <= ROUND_STEP_TOLERANCE)
+        .unwrap_or_else(|| (cadence.round() as i64).max(1));
+    [median, median / 2, median / 3, cadence]
+        .into_iter()
+        .filter(|s| *s > 0 && phase_coherence(ts, *s).0 >= MIN_PHASE_COHERENCE)
+        .max()
+        .or(Some(median))
+}
+
+/// How closely `ts` keep to a grid of `step` (see [`MIN_PHASE_COHERENCE`]), and their mean
+/// phase on it in seconds (in `[0, step)`).
+fn phase_coherence(ts: &[i64], step: i64) -> (f64, i64) {
+    let (mut c, mut s) = (0.0, 0.0);
+    for t in ts {
+        let angle = std::f64::consts::TAU * t.rem_euclid(step) as f64 / step as f64;
+        c += angle.cos();
+        s += angle.sin();
+    }
+    let n = ts.len().max(1) as f64;
+    let phase = s.atan2(c).rem_euclid(std::f64::consts::TAU) / std::f64::consts::TAU;
+    (
+        (c * c + s * s).sqrt() / n,
+        ((phase * step as f64).round() as i64).rem_euclid(step),
+    )
 }
 
 /// Puts points on the grid `start + k*step` (each point goes to its nearest slot, the later
@@ -100,7 +154,16 @@ pub fn regularize(points: &[Point], step: i64) -> Regular {
         };
     };
     let last = points.iter().map(|p| p.ts).max().unwrap_or(first);
-    let n = ((last - first + step / 2) / step) as usize + 1;
+    // The grid keeps the times' mean phase (a jittered feed's first reading may be late).
+    let ts: Vec<i64> = points.iter().map(|p| p.ts).collect();
+    let phase = phase_coherence(&ts, step).1;
+    let shift = (first - phase).rem_euclid(step);
+    let first = if shift > step / 2 {
+        first - shift + step
+    } else {
+        first - shift
+    };
+    let n = ((last - first + step / 2).max(0) / step) as usize + 1;
     let mut values = vec![f64::NAN; n];
     for p in points {
         let slot = ((p.ts - first + step / 2) / step) as usize;
@@ -728,6 +791,43 @@ mod tests {
         assert_eq!(infer_periods(3 * month, 12), vec![4]);
         assert_eq!(infer_periods(12 * month, 30), Vec::<usize>::new());
         assert_eq!(infer_step(&[0, 10, 20, 35, 45]), Some(10));
+    }
+
+    #[test]
+    fn a_jittered_feed_gets_its_cadence_not_one_side_of_the_jitter() {
+        // Half-hourly readings, every other one four minutes late (34 and 26 minutes apart),
+        // with the nights missing: the median difference is 34 minutes.
+        let mut ts = Vec::new();
+        for day in 0..20i64 {
+            for k in 0..18i64 {
+                let late = [0, 240][(k % 2) as usize];
+                ts.push(day * 86_400 + 8 * 3600 + k * 1800 + late);
+            }
+        }
+        assert!(2 * ts.windows(2).filter(|w| w[1] - w[0] >= 2040).count() > ts.len());
+        assert_eq!(infer_step(&ts), Some(1800));
+        // On that grid every reading has a slot of its own, even with the first one late.
+        ts[0] += 600;
+        let pts: Vec<Point> = ts.iter().map(|&ts| Point { ts, value: 1.0 }).collect();
+        let r = regularize(&pts, 1800);
+        assert_eq!(r.values.iter().filter(|v| v.is_finite()).count(), ts.len());
+        let phase = r.start.rem_euclid(1800);
+        assert!(
+            (118..=124).contains(&phase),
+            "the readings' mean phase, not {phase}"
+        );
+        // A cadence near no round step is kept as measured (to the second).
+        let odd: Vec<i64> = (0..100i64)
+            .map(|k| k * 1000 + [0, 30][(k % 2) as usize])
+            .collect();
+        assert_eq!(infer_step(&odd), Some(1000));
+        // A regular feed keeps its exact step, gaps or not.
+        assert_eq!(infer_step(&[0, 840, 1680, 3360, 4200]), Some(840));
+        let gappy: Vec<i64> = (0..200i64)
+            .filter(|k| k % 3 != 1)
+            .map(|k| k * 840)
+            .collect();
+        assert_eq!(infer_step(&gappy), Some(840));
     }
 
     /// Deterministic noise, roughly N(0, 1) (a sum of four uniforms from a SplitMix64 hash).
