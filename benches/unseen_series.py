@@ -190,6 +190,7 @@ def main():
     ap.add_argument('--bin', default=os.path.join(ROOT, 'target', 'release', 'viewcast'))
     ap.add_argument('--cache', default=os.path.join(tempfile.gettempdir(), 'viewcast-unseen'))
     ap.add_argument('--detect', action='store_true', help='count anomaly events instead')
+    ap.add_argument('--only', help='score only the sets whose name contains this')
     ap.add_argument('--parking', action='store_true',
                     help='score the car parks (a jittered half-hourly feed) instead')
     a = ap.parse_args()
@@ -211,6 +212,8 @@ def main():
         return
     cmd = [a.bin, 'forecast'] + a.args.split()
     for name, member, tcol, vcol, step, h in SETS:
+        if a.only and a.only not in name:
+            continue
         daily = step == 86400
         # Daily: a hold-out week ends every third day; hourly: weeks back to back.
         holdouts, stride = (6 * a.holdouts, 3) if daily else (a.holdouts, h)
