@@ -458,7 +458,10 @@ fn read_series(input: &Path) -> Result<Series, CliError> {
         regular,
         non_negative,
     };
-    if let Some(note) = series.gap_note() {
+    for note in [series.grid_note(), series.gap_note()]
+        .into_iter()
+        .flatten()
+    {
         eprintln!("viewcast: note: {}: {note}", input.display());
     }
     Ok(series)
@@ -546,6 +549,53 @@ impl Series {
             }
         }
         Ok(())
+    }
+
+    /// Says how many readings are not on the time grid (a jittered feed, or local times
+    /// across a change of clocks), by up to how much, and how many share a grid time with a
+    /// later reading and are left out: None when every reading is on a grid time of its own.
+    fn grid_note(&self) -> Option<String> {
+        let grid = &self.regular;
+        let step = grid.step.max(1);
+        let mut times: Vec<i64> = self
+            .points
+            .iter()
+            .filter(|p| p.value.is_finite())
+            .map(|p| p.ts)
+            .collect();
+        times.sort_unstable();
+        times.dedup();
+        let slot = |t: i64| (t - grid.start + step / 2).div_euclid(step);
+        let off: Vec<i64> = times
+            .iter()
+            .map(|&t| (t - grid.ts(slot(t) as usize)).abs())
+            .filter(|d| *d > 0)
+            .collect();
+        let shared = times
+            .windows(2)
+            .filter(|w| slot(w[0]) == slot(w[1]))
+            .count();
+        if off.is_empty() && shared == 0 {
+            return None;
+        }
+        let mut note = format!(
+            "{} of {} are off the {} grid (by up to {}) and are taken at the nearest grid time",
+            off.len(),
+            count(times.len(), "reading"),
+            crate::timefmt::format_step(step),
+            crate::timefmt::format_step(off.iter().max().copied().unwrap_or(0)),
+        );
+        if shared > 0 {
+            note += &format!(
+                "; {} a grid time with a later one and left out",
+                if shared == 1 {
+                    "1 shares".to_string()
+                } else {
+                    format!("{shared} share")
+                }
+            );
+        }
+        Some(note)
     }
 
     /// Says how many steps of the time grid have no value (no row, or no number in it) and

@@ -154,14 +154,29 @@ pub fn regularize(points: &[Point], step: i64) -> Regular {
         };
     };
     let last = points.iter().map(|p| p.ts).max().unwrap_or(first);
-    // The grid keeps the times' mean phase (a jittered feed's first reading may be late).
-    let ts: Vec<i64> = points.iter().map(|p| p.ts).collect();
-    let phase = phase_coherence(&ts, step).1;
-    let shift = (first - phase).rem_euclid(step);
-    let first = if shift > step / 2 {
-        first - shift + step
+    // The grid keeps the phase (time modulo the step) of half the times or more (local times
+    // across a change of clocks: the larger part); with none so common (a jittered feed,
+    // whose first reading may be late), their mean phase.
+    let mut phases = std::collections::HashMap::new();
+    for p in points {
+        *phases
+            .entry((p.ts - first).rem_euclid(step))
+            .or_insert(0usize) += 1;
+    }
+    let (modal, most) = phases
+        .into_iter()
+        .max_by_key(|&(phase, n)| (n, std::cmp::Reverse(phase)))
+        .unwrap_or((0, 0));
+    let offset = if 2 * most >= points.len() {
+        modal
     } else {
-        first - shift
+        let ts: Vec<i64> = points.iter().map(|p| p.ts).collect();
+        (phase_coherence(&ts, step).1 - first).rem_euclid(step)
+    };
+    let first = if offset > step / 2 {
+        first + offset - step
+    } else {
+        first + offset
     };
     let n = ((last - first + step / 2).max(0) / step) as usize + 1;
     let mut values = vec![f64::NAN; n];
@@ -795,18 +810,21 @@ mod tests {
 
     #[test]
     fn a_jittered_feed_gets_its_cadence_not_one_side_of_the_jitter() {
-        // Half-hourly readings, every other one four minutes late (34 and 26 minutes apart),
-        // with the nights missing: the median difference is 34 minutes.
+        // Half-hourly readings landing on time, 4 or 2 minutes late in turn (34, 28 and 28
+        // minutes apart), with the nights missing: the median difference is 28 minutes.
         let mut ts = Vec::new();
         for day in 0..20i64 {
             for k in 0..18i64 {
-                let late = [0, 240][(k % 2) as usize];
+                let late = [0, 240, 120][(k % 3) as usize];
                 ts.push(day * 86_400 + 8 * 3600 + k * 1800 + late);
             }
         }
-        assert!(2 * ts.windows(2).filter(|w| w[1] - w[0] >= 2040).count() > ts.len());
+        let mut diffs: Vec<i64> = ts.windows(2).map(|w| w[1] - w[0]).collect();
+        diffs.sort_unstable();
+        assert_eq!(diffs[diffs.len() / 2], 1680);
         assert_eq!(infer_step(&ts), Some(1800));
-        // On that grid every reading has a slot of its own, even with the first one late.
+        // On that grid every reading has a slot of its own, even with the first one late, and
+        // the grid keeps the readings' mean phase (no phase is shared by half of them).
         ts[0] += 600;
         let pts: Vec<Point> = ts.iter().map(|&ts| Point { ts, value: 1.0 }).collect();
         let r = regularize(&pts, 1800);
@@ -816,6 +834,15 @@ mod tests {
             (118..=124).contains(&phase),
             "the readings' mean phase, not {phase}"
         );
+        // Local times across a change of clocks keep the phase of the larger part.
+        let days: Vec<Point> = (0..10i64)
+            .map(|d| Point {
+                ts: d * 86_400 + if d < 4 { 3600 } else { 0 },
+                value: 1.0,
+            })
+            .collect();
+        let r = regularize(&days, 86_400);
+        assert_eq!((r.start, r.values.len()), (0, 10));
         // A cadence near no round step is kept as measured (to the second).
         let odd: Vec<i64> = (0..100i64)
             .map(|k| k * 1000 + [0, 30][(k % 2) as usize])

@@ -270,6 +270,52 @@ fn gaps_in_the_input_are_filled_and_named() {
     );
 }
 
+/// A poller whose half-hourly readings land up to four minutes late, every other one (26
+/// and 34 minutes apart), is put on a 30-minute grid (a day of 48 steps) on the times of the
+/// punctual half, every reading at a time of its own, and the summary says how many readings
+/// are off the grid and by how much; its forecast runs on that grid.
+#[test]
+fn a_jittered_feed_is_put_on_its_round_step_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = chrono::NaiveDate::from_ymd_opt(2024, 1, 1)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap();
+    let mut s = String::from("timestamp,value\n");
+    let n = 48 * 21;
+    for i in 0..n {
+        let late = if i % 2 == 1 { 240 } else { 0 };
+        let t = start + chrono::Duration::seconds(i as i64 * 1800 + late);
+        s.push_str(&format!(
+            "{},{}\n",
+            t.format("%Y-%m-%d %H:%M:%S"),
+            seasonal(i / 2)
+        ));
+    }
+    let f = dir.path().join("jittered.csv");
+    std::fs::write(&f, s).unwrap();
+    let (rows, stderr) = forecast_rows(dir.path(), &f, 4);
+    assert!(
+        stderr.contains(&format!(
+            "{} of {n} readings are off the 30m grid (by up to 4m) and are taken at the nearest grid time",
+            n / 2
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("model: ensemble, periods 48 "), "{stderr}");
+    assert!(!stderr.contains("have no value"), "{stderr}");
+    let times: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(
+        times,
+        [
+            "2024-01-22 00:00:00",
+            "2024-01-22 00:30:00",
+            "2024-01-22 01:00:00",
+            "2024-01-22 01:30:00"
+        ]
+    );
+}
+
 /// `--input -` reads standard input and forecasts exactly as from the file. A `--period`
 /// the history is too short for is named on stderr and left out, not a failure; one
 /// shorter than 2 or absurdly long is bad usage.
