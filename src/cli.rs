@@ -587,11 +587,11 @@ impl Series {
         );
         if shared > 0 {
             note += &format!(
-                "; {} a grid time with a later one and left out",
+                "; {}",
                 if shared == 1 {
-                    "1 shares".to_string()
+                    "1 shares a grid time with a later one and is left out".to_string()
                 } else {
-                    format!("{shared} share")
+                    format!("{shared} share a grid time with a later one and are left out")
                 }
             );
         }

@@ -314,6 +314,18 @@ fn a_jittered_feed_is_put_on_its_round_step_and_says_so() {
             "2024-01-22 01:30:00"
         ]
     );
+    // An hourly feed with one reading at 05:10 besides 05:00's: the later one is kept.
+    let f = seasonal_hours(dir.path(), 24 * 14);
+    let mut text = std::fs::read_to_string(&f).unwrap();
+    text.push_str("2024-01-03 05:10:00,1234\n");
+    std::fs::write(&f, text).unwrap();
+    let (_, stderr) = forecast_rows(dir.path(), &f, 4);
+    assert!(
+        stderr.contains(
+            "1 of 337 readings are off the 1h grid (by up to 10m) and are taken at the nearest grid time; 1 shares a grid time with a later one and is left out"
+        ),
+        "{stderr}"
+    );
 }
 
 /// `--input -` reads standard input and forecasts exactly as from the file. A `--period`
