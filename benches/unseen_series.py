@@ -72,12 +72,44 @@ def load(z, member, tcol, vcol):
     return [(t, s, v) for t, (s, v) in sorted(rows.items())]
 
 
+class Tally:
+    """Errors of the forecast and of the naive one, hold-out by hold-out."""
+
+    def __init__(self):
+        self.fe_all = self.ne_all = 0.0
+        self.logs, self.cover, self.models = [], [], {}
+
+    def start(self, stderr):
+        """A new hold-out, whose forecast's summary (which names the model) is `stderr`."""
+        model = stderr.split('model: ')[-1].split(' ')[0].rstrip(',')
+        self.models[model] = self.models.get(model, 0) + 1
+        self.fe = self.ne = 0.0
+        self.inside = self.n = 0
+
+    def add(self, row, actual, naive):
+        """One actual against the forecast `row` and the naive value."""
+        self.fe += abs(float(row['yhat']) - actual)
+        self.ne += abs(naive - actual)
+        self.inside += float(row['yhat_lower']) <= actual <= float(row['yhat_upper'])
+        self.n += 1
+
+    def end(self):
+        if self.n and self.ne > 0 and self.fe > 0:
+            self.fe_all, self.ne_all = self.fe_all + self.fe, self.ne_all + self.ne
+            self.logs.append(math.log(self.fe / self.ne))
+            self.cover.append(self.inside / self.n)
+
+    def result(self):
+        """(rMAE, its geometric mean over hold-outs, coverage, models taken)."""
+        return (self.fe_all / self.ne_all, math.exp(sum(self.logs) / len(self.logs)),
+                sum(self.cover) / len(self.cover), self.models)
+
+
 def score(rows, step, h, holdouts, stride, cmd):
     value = {t: v for t, _, v in rows}
     step = datetime.timedelta(seconds=step)
     tmp = os.path.join(tempfile.mkdtemp(), 'history.csv')
-    fe_all = ne_all = 0.0
-    logs, cover, models = [], [], {}
+    tally = Tally()
     for k in range(holdouts):
         origin = rows[-1][0] - step * (h - 1 + k * stride)
         with open(tmp, 'w') as f:
@@ -87,25 +119,15 @@ def score(rows, step, h, holdouts, stride, cmd):
                              capture_output=True, text=True)
         if out.returncode != 0:
             sys.exit(f'{" ".join(cmd)} failed: {out.stderr.strip()[-500:]}')
-        model = out.stderr.split('model: ')[-1].split(' ')[0].rstrip(',')
-        models[model] = models.get(model, 0) + 1
-        fe = ne = 0.0
-        inside = n = 0
+        tally.start(out.stderr)
         for r in csv.DictReader(out.stdout.splitlines()):
             t = datetime.datetime.fromisoformat(r['timestamp'].replace('T', ' ').rstrip('Z'))
             j = (t - origin) // step
             actual, naive = value.get(t), value.get(t - step * h * (j // h + 1))
-            if actual is None or naive is None:
-                continue
-            fe += abs(float(r['yhat']) - actual)
-            ne += abs(naive - actual)
-            inside += float(r['yhat_lower']) <= actual <= float(r['yhat_upper'])
-            n += 1
-        if n and ne > 0 and fe > 0:
-            fe_all, ne_all = fe_all + fe, ne_all + ne
-            logs.append(math.log(fe / ne))
-            cover.append(inside / n)
-    return fe_all / ne_all, math.exp(sum(logs) / len(logs)), sum(cover) / len(cover), models
+            if actual is not None and naive is not None:
+                tally.add(r, actual, naive)
+        tally.end()
+    return tally.result()
 
 
 def nearest(times, t):
@@ -125,8 +147,7 @@ def parking(z, holdouts, cmd):
             lots[r['SystemCodeNumber']][t] = float(r['Occupancy'])
     week, close = datetime.timedelta(days=7), datetime.timedelta(minutes=10)
     tmp = os.path.join(tempfile.mkdtemp(), 'history.csv')
-    fe_all = ne_all = 0.0
-    logs, cover, models, used = [], [], {}, 0
+    tally, used = Tally(), 0
     for lot, value in sorted(lots.items()):
         if len(value) < 1000:
             continue
@@ -143,27 +164,16 @@ def parking(z, holdouts, cmd):
                                  capture_output=True, text=True)
             if out.returncode != 0:
                 sys.exit(f'{" ".join(cmd)} failed on {lot}: {out.stderr.strip()[-500:]}')
-            model = out.stderr.split('model: ')[-1].split(' ')[0].rstrip(',')
-            models[model] = models.get(model, 0) + 1
+            tally.start(out.stderr)
             rows = [(datetime.datetime.fromisoformat(r['timestamp'].replace('T', ' ').rstrip('Z')),
                      r) for r in csv.DictReader(out.stdout.splitlines())]
             at = [t for t, _ in rows]
-            fe = ne = 0.0
-            inside = n = 0
             for t in (t for t in times if origin <= t < origin + week):
                 j, i = nearest(at, t), nearest(history, t - week)
-                if j is None or i is None or abs(history[i] - (t - week)) > close:
-                    continue
-                r, actual = rows[j][1], value[t]
-                fe += abs(float(r['yhat']) - actual)
-                ne += abs(value[history[i]] - actual)
-                inside += float(r['yhat_lower']) <= actual <= float(r['yhat_upper'])
-                n += 1
-            if n and ne > 0 and fe > 0:
-                fe_all, ne_all = fe_all + fe, ne_all + ne
-                logs.append(math.log(fe / ne))
-                cover.append(inside / n)
-    return fe_all / ne_all, math.exp(sum(logs) / len(logs)), sum(cover) / len(cover), models, used
+                if j is not None and i is not None and abs(history[i] - (t - week)) <= close:
+                    tally.add(rows[j][1], value[t], value[history[i]])
+            tally.end()
+    return tally.result() + (used,)
 
 
 def detect(rows, cmd, steps=5400):
