@@ -118,6 +118,52 @@ pub fn parse(
     parse_with(text, path, value_column, tag_columns, true)
 }
 
+/// The lines of `text` that hold a header or data, numbered from 0: `#` lines are comments
+/// (InfluxDB's annotated CSV puts its datatypes there).
+fn data_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty() && !l.starts_with('#'))
+}
+
+/// A header line's delimiter (a comma, else a semicolon or tab when it has one) and its
+/// column names, trimmed and lower-cased.
+fn split_header(header: &str) -> (char, Vec<String>) {
+    let header = header.trim_start_matches('\u{feff}');
+    let delimiter = [',', ';', '\t']
+        .into_iter()
+        .find(|d| header.contains(*d))
+        .unwrap_or(',');
+    let names = split_line(header, delimiter)
+        .iter()
+        .map(|h| h.trim().to_ascii_lowercase())
+        .collect();
+    (delimiter, names)
+}
+
+/// [`read_lenient`] of one file of a folder of exports: a long-format file (its header names
+/// every one of `tag_columns`) is read with them, any other as one series without tags
+/// (`timestamp,value`, named by the file). The flag says whether it was read as long format.
+pub fn read_lenient_any(
+    path: &Path,
+    value_column: &str,
+    tag_columns: &[String],
+) -> Result<(Table, bool), CsvError> {
+    let text = std::fs::read_to_string(path).map_err(|source| CsvError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let long = !tag_columns.is_empty()
+        && data_lines(&text).next().is_some_and(|(_, h)| {
+            let names = split_header(h).1;
+            tag_columns
+                .iter()
+                .all(|t| names.contains(&t.to_ascii_lowercase()))
+        });
+    let tags = if long { tag_columns } else { &[] };
+    Ok((parse_with(&text, path, value_column, tags, false)?, long))
+}
+
 /// Parses `text`; a row that cannot be read is the error when `strict`, else it goes to
 /// [`Table::bad_rows`].
 fn parse_with(
@@ -132,26 +178,14 @@ fn parse_with(
         line,
         problem,
     };
-    // `#` lines are comments (InfluxDB's annotated CSV puts its datatypes there).
-    let mut lines = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty() && !l.starts_with('#'));
+    let mut lines = data_lines(text);
     let (_, header) = lines.next().ok_or_else(|| {
         bad(
             1,
             "the file is empty: expected a header with `timestamp` and `value`".into(),
         )
     })?;
-    let header = header.trim_start_matches('\u{feff}');
-    let delimiter = [',', ';', '\t']
-        .into_iter()
-        .find(|d| header.contains(*d))
-        .unwrap_or(',');
-    let header: Vec<String> = split_line(header, delimiter)
-        .iter()
-        .map(|h| h.trim().to_ascii_lowercase())
-        .collect();
+    let (delimiter, header) = split_header(header);
     let col = |name: &str| header.iter().position(|h| h == &name.to_ascii_lowercase());
     let ts_col = std::iter::once("timestamp")
         .chain(TIME_ALIASES.iter().copied())

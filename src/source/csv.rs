@@ -1,6 +1,7 @@
-//! CSV exports as a source: a folder of `timestamp,value` files (one series per file, the
-//! file name is the channel) or one long-format file with tag columns. Files are re-read
-//! each poll and only rows newer than those returned before are passed on.
+//! CSV exports as a source: one long-format file with tag columns, or a folder of files,
+//! each either long format (its header has the tag columns) or `timestamp,value` (one
+//! series, the file name is the channel). Files are re-read each poll and only rows newer
+//! than those returned before are passed on.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -52,14 +53,20 @@ impl CsvSource {
                 let Some(stem) = f.file_stem().and_then(|s| s.to_str()) else {
                     continue;
                 };
-                // One bad file never hides the others: it is logged and skipped.
-                match csvio::read_lenient(&f, &self.value_column, &[]) {
-                    Ok(t) => {
+                // One bad file never hides the others: it is logged and skipped. A file
+                // with the tag columns is long format, like a single file: a folder of daily
+                // exports of every channel.
+                match csvio::read_lenient_any(&f, &self.value_column, &self.tag_columns) {
+                    Ok((t, long)) => {
                         self.report(&f, &t.bad_rows);
-                        series.insert(
-                            SeriesKey::new([(tag, stem)]),
-                            t.rows.into_iter().map(|r| r.point).collect(),
-                        );
+                        for r in t.rows {
+                            let key = if long {
+                                SeriesKey::new(self.tag_columns.iter().cloned().zip(r.tags))
+                            } else {
+                                SeriesKey::new([(tag, stem)])
+                            };
+                            series.entry(key).or_default().push(r.point);
+                        }
                     }
                     Err(e) => self.report(&f, &[e]),
                 }
@@ -171,6 +178,54 @@ mod tests {
         let got = src.poll(0).await.unwrap().updates;
         assert_eq!(got.len(), 2);
         assert_eq!(got[1].points[1].value, 6.0);
+    }
+
+    /// A folder may hold long-format files too (a daily export of every channel): each fans
+    /// out by its tag columns and the files' rows of one series are joined, beside the
+    /// `timestamp,value` files named by their channel. Such a folder was one series per
+    /// file: 30 car parks in one export became one series named after the file.
+    #[tokio::test]
+    async fn long_format_files_in_a_folder_fan_out_and_join() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("day1.csv"),
+            "timestamp,channel,value\n2020-01-01 00:00:00,a,1\n2020-01-01 00:00:00,b,5\n\
+             2020-01-01 01:00:00,a,2\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("day2.csv"),
+            "Timestamp;Channel;Value\n2020-01-01 02:00:00;b;7\n2020-01-01 02:00:00;a;3\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("news.csv"),
+            "timestamp,value\n2020-01-01 00:00:00,9\n2020-01-01 01:00:00,8\n",
+        )
+        .unwrap();
+        let src = CsvSource::new(
+            dir.path().to_path_buf(),
+            "value".into(),
+            vec!["channel".into()],
+        );
+        let got = src.poll(0).await.unwrap().updates;
+        let seen: Vec<(String, Vec<f64>)> = got
+            .iter()
+            .map(|u| {
+                (
+                    u.key.to_string(),
+                    u.points.iter().map(|p| p.value).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("channel=a".to_string(), vec![1.0, 2.0, 3.0]),
+                ("channel=b".to_string(), vec![5.0, 7.0]),
+                ("channel=news".to_string(), vec![9.0, 8.0]),
+            ]
+        );
     }
 
     /// A mangled line (a bad value, a bad timestamp, a cut-off row) is left out and the rest
