@@ -444,6 +444,24 @@ fn read_series(input: &Path) -> Result<Series, CliError> {
         ts = ts.into_iter().map(|t| g.to_grid(t)).collect();
     }
     let step = infer_step(&ts).unwrap_or(3600);
+    if let (Some(&first), Some(&last)) = (ts.first(), ts.last()) {
+        let steps = (last - first) / step.max(1) + 1;
+        if steps > MAX_GRID_STEPS {
+            let (gap, after) = ts
+                .windows(2)
+                .map(|w| (w[1] - w[0], w[0]))
+                .max_by_key(|&(gap, _)| gap)
+                .unwrap_or((0, first));
+            return Err(CliError::usage(format!(
+                "{}: the rows span {} at a step of {}: {steps} time steps, more than the {MAX_GRID_STEPS} a series may have; the largest gap between rows is {} after {} (a wrong year?)",
+                input.display(),
+                crate::timefmt::format_duration(last - first),
+                crate::timefmt::format_step(step),
+                crate::timefmt::format_duration(gap),
+                format_timestamp(grid.map_or(after, |g| g.from_grid(after)), table.form),
+            )));
+        }
+    }
     let points: Vec<Point> = table.rows.iter().map(|r| r.point).collect();
     let non_negative = points
         .iter()
@@ -466,6 +484,11 @@ fn read_series(input: &Path) -> Result<Series, CliError> {
     }
     Ok(series)
 }
+
+/// The most time steps an input series may span (ten years of half-minute data): its grid
+/// is held in memory several times over, and a stray year in one row (2204 for 2024) asked
+/// for billions of steps, which aborted the process.
+const MAX_GRID_STEPS: i64 = 10_000_000;
 
 /// What the reader does silently but a user should know: rows out of time order (they are
 /// read sorted) and timestamps written more than once (each time is taken once).

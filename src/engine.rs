@@ -451,9 +451,22 @@ impl SeriesEngine {
             }
             Some(last) => {
                 let gap = ((p.ts - last) as f64 / self.step as f64).round().max(1.0) as usize;
-                self.values.extend(std::iter::repeat_n(f64::NAN, gap - 1));
-                self.fit_values
-                    .extend(std::iter::repeat_n(f64::NAN, gap - 1));
+                if gap > self.window_points() {
+                    // Nothing held is within a fit window of this point: the history starts
+                    // again from it. Padding the gap would only be trimmed off, and a stray
+                    // year (1924 for 2024) asked for billions of steps and aborted the process.
+                    tracing::warn!(
+                        gap_steps = gap,
+                        "a gap longer than the fit window: the history starts again after it"
+                    );
+                    self.values.clear();
+                    self.fit_values.clear();
+                    self.start = p.ts;
+                } else {
+                    self.values.extend(std::iter::repeat_n(f64::NAN, gap - 1));
+                    self.fit_values
+                        .extend(std::iter::repeat_n(f64::NAN, gap - 1));
+                }
             }
         }
         self.values.push(p.value);
@@ -817,6 +830,29 @@ mod tests {
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         (z ^ (z >> 31)) as f64 / u64::MAX as f64
+    }
+
+    /// A stray point a century before the rest (1924 for 2024) does not pad the history
+    /// with a century of empty hours (at a step of seconds, billions of them: more memory
+    /// than the machine has, and the process aborts): the history starts again after the
+    /// gap, and the series is forecast from what follows.
+    #[test]
+    fn a_gap_longer_than_the_window_starts_the_history_again() {
+        let base = 1_704_067_200; // 2024-01-01
+        let stray = Point {
+            ts: base - 100 * 365 * 86_400,
+            value: 1.0,
+        };
+        let mut pts = vec![stray];
+        pts.extend(hourly(24 * 21, shape).into_iter().map(|p| Point {
+            ts: base + p.ts,
+            ..p
+        }));
+        let mut e = SeriesEngine::new(Arc::new(EngineSettings::default()), 3600);
+        e.ingest(&pts, i64::MIN);
+        assert_eq!(e.values.len(), 24 * 21);
+        assert_eq!(e.start, base);
+        assert!(e.forecast().is_some());
     }
 
     /// The progress hook only watches: counts rise to the total, which comes last, and the

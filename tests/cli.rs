@@ -270,6 +270,40 @@ fn gaps_in_the_input_are_filled_and_named() {
     );
 }
 
+/// A stray year in one row of second-by-second data (2099 for 2024) is a clear error naming
+/// the gap, for forecast and detect alike: the grid it implies (2.4 billion steps) aborted
+/// the process asking for 19 GB.
+#[test]
+fn a_stray_year_is_an_error_not_an_abort() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("far.csv");
+    std::fs::write(
+        &f,
+        "timestamp,value\n2024-01-01 00:00:00,1\n2024-01-01 00:00:01,2\n2024-01-01 00:00:02,3\n\
+         2024-01-01 00:00:03,3\n2099-01-01 00:00:00,4\n",
+    )
+    .unwrap();
+    let out_csv = dir.path().join("out.csv");
+    for args in [
+        vec!["forecast", "--input", f.to_str().unwrap(), "--horizon", "3"],
+        vec![
+            "detect",
+            "--input",
+            f.to_str().unwrap(),
+            "--output",
+            out_csv.to_str().unwrap(),
+        ],
+    ] {
+        let out = viewcast(&args, dir.path());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("time steps, more than the 10000000 a series may have; the largest gap between rows is 27393d 23h 59m 57s after 2024-01-01 00:00:03 (a wrong year?)"),
+            "{stderr}"
+        );
+    }
+}
+
 /// A poller whose half-hourly readings land up to four minutes late, every other one (26
 /// and 34 minutes apart), is put on a 30-minute grid (a day of 48 steps) on the times of the
 /// punctual half, every reading at a time of its own, and the summary says how many readings

@@ -22,6 +22,8 @@ pub struct CsvSource {
     /// The last problem logged per file: files are re-read every poll, and the same bad
     /// line is logged once, not every minute.
     reported: Mutex<HashMap<PathBuf, String>>,
+    /// Per series, how many rows are dated after now (logged when that changes).
+    early: Mutex<HashMap<SeriesKey, usize>>,
 }
 
 impl CsvSource {
@@ -32,6 +34,7 @@ impl CsvSource {
             tag_columns,
             cursors: Mutex::new(HashMap::new()),
             reported: Mutex::new(HashMap::new()),
+            early: Mutex::new(HashMap::new()),
         }
     }
 
@@ -114,12 +117,29 @@ impl Source for CsvSource {
         }
     }
 
-    async fn poll(&self, _now: i64) -> Result<super::Poll, SourceError> {
+    /// Rows dated after `now` wait until their time comes: passed on, they would move the
+    /// series' cursor past every row still to arrive (a stray year, 2204 for 2024, froze the
+    /// series), and the engine has no use for observations from the future.
+    async fn poll(&self, now: i64) -> Result<super::Poll, SourceError> {
         let all = self.read_all()?;
         let mut cursors = self.cursors.lock().unwrap_or_else(|e| e.into_inner());
+        let mut early = self.early.lock().unwrap_or_else(|e| e.into_inner());
         let mut out = Vec::new();
         for (key, mut points) in all {
             points.sort_by_key(|p| p.ts);
+            let later = points.iter().filter(|p| p.ts > now).count();
+            if later == 0 {
+                early.remove(&key);
+            } else if early.insert(key.clone(), later) != Some(later) {
+                let first = points.iter().find(|p| p.ts > now).map_or(now, |p| p.ts);
+                tracing::warn!(
+                    series = %key,
+                    rows = later,
+                    first = %crate::clock::rfc3339(first),
+                    "CSV source: rows dated after now are left out until their time comes"
+                );
+            }
+            points.retain(|p| p.ts <= now);
             let ts: Vec<i64> = points.iter().map(|p| p.ts).collect();
             let Some(step) = infer_step(&ts) else {
                 continue;
@@ -139,6 +159,9 @@ impl Source for CsvSource {
 mod tests {
     use super::*;
 
+    /// A poll time after every row of the tests (2033).
+    const NOW: i64 = 2_000_000_000;
+
     #[tokio::test]
     async fn folder_of_files_and_incremental_reads() {
         let dir = tempfile::tempdir().unwrap();
@@ -154,12 +177,12 @@ mod tests {
             "value".into(),
             vec!["channel".into()],
         );
-        let first = src.poll(0).await.unwrap().updates;
+        let first = src.poll(NOW).await.unwrap().updates;
         assert_eq!(first.len(), 1);
         assert_eq!(first[0].key.to_string(), "channel=news");
         assert_eq!(first[0].step, 3600);
         std::fs::write(&a, "timestamp,value\n2020-01-01 00:00:00,1\n2020-01-01 01:00:00,2\n2020-01-01 02:00:00,3\n").unwrap();
-        let next = src.poll(0).await.unwrap().updates;
+        let next = src.poll(NOW).await.unwrap().updates;
         assert_eq!(
             next[0].points,
             vec![Point {
@@ -175,9 +198,44 @@ mod tests {
         let f = dir.path().join("all.csv");
         std::fs::write(&f, "timestamp,channel,value\n2020-01-01 00:00:00,a,1\n2020-01-01 00:00:00,b,5\n2020-01-01 01:00:00,a,2\n2020-01-01 01:00:00,b,6\n").unwrap();
         let src = CsvSource::new(f, "value".into(), vec!["channel".into()]);
-        let got = src.poll(0).await.unwrap().updates;
+        let got = src.poll(NOW).await.unwrap().updates;
         assert_eq!(got.len(), 2);
         assert_eq!(got[1].points[1].value, 6.0);
+    }
+
+    /// A row dated after now (a stray year: 2204 for 2024) waits for its time instead of
+    /// moving the cursor past the rows still to come: it froze the series.
+    #[tokio::test]
+    async fn rows_dated_after_now_wait_for_their_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("news.csv");
+        let rows = |hours: usize| {
+            (0..hours)
+                .map(|h| format!("2020-01-01 {h:02}:00:00,{h}\n"))
+                .collect::<String>()
+        };
+        std::fs::write(
+            &f,
+            format!("timestamp,value\n{}2204-01-01 00:00:00,7\n", rows(2)),
+        )
+        .unwrap();
+        let src = CsvSource::new(dir.path().to_path_buf(), "value".into(), Vec::new());
+        let got = src.poll(NOW).await.unwrap().updates;
+        assert_eq!(got[0].points.len(), 2);
+        assert_eq!(got[0].step, 3600);
+        std::fs::write(
+            &f,
+            format!("timestamp,value\n{}2204-01-01 00:00:00,7\n", rows(3)),
+        )
+        .unwrap();
+        let got = src.poll(NOW).await.unwrap().updates;
+        assert_eq!(
+            got[0].points,
+            vec![Point {
+                ts: 1_577_844_000,
+                value: 2.0
+            }]
+        );
     }
 
     /// A folder may hold long-format files too (a daily export of every channel): each fans
@@ -208,7 +266,7 @@ mod tests {
             "value".into(),
             vec!["channel".into()],
         );
-        let got = src.poll(0).await.unwrap().updates;
+        let got = src.poll(NOW).await.unwrap().updates;
         let seen: Vec<(String, Vec<f64>)> = got
             .iter()
             .map(|u| {
@@ -242,7 +300,7 @@ mod tests {
         )
         .unwrap();
         let src = CsvSource::new(f, "value".into(), vec!["channel".into()]);
-        let got = src.poll(0).await.unwrap().updates;
+        let got = src.poll(NOW).await.unwrap().updates;
         let values = |i: usize| got[i].points.iter().map(|p| p.value).collect::<Vec<_>>();
         assert_eq!(got.len(), 2);
         assert_eq!(values(0), [1.0, 2.0]);
@@ -256,13 +314,13 @@ mod tests {
         )
         .unwrap();
         let src = CsvSource::new(dir.path().to_path_buf(), "value".into(), Vec::new());
-        let got = src.poll(0).await.unwrap().updates;
+        let got = src.poll(NOW).await.unwrap().updates;
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].points.len(), 2);
         // A header without the columns is still an error for a single file.
         let f = dir.path().join("bad.csv");
         std::fs::write(&f, "when,what\n1,2\n").unwrap();
         let src = CsvSource::new(f, "value".into(), Vec::new());
-        assert!(src.poll(0).await.is_err());
+        assert!(src.poll(NOW).await.is_err());
     }
 }
