@@ -270,6 +270,13 @@ fn gaps_in_the_input_are_filled_and_named() {
     );
 }
 
+/// Asserts that `out` is a usage error (exit 2) whose message holds `needle`.
+fn assert_usage_error(out: &Output, needle: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(needle), "{stderr}");
+}
+
 /// A stray year in one row of second-by-second data (2099 for 2024) is a clear error naming
 /// the gap, for forecast and detect alike: the grid it implies (2.4 billion steps) aborted
 /// the process asking for 19 GB.
@@ -294,12 +301,9 @@ fn a_stray_year_is_an_error_not_an_abort() {
             out_csv.to_str().unwrap(),
         ],
     ] {
-        let out = viewcast(&args, dir.path());
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{stderr}");
-        assert!(
-            stderr.contains("time steps, more than the 10000000 a series may have; the largest gap between rows is 27393d 23h 59m 57s after 2024-01-01 00:00:03 (a wrong year?)"),
-            "{stderr}"
+        assert_usage_error(
+            &viewcast(&args, dir.path()),
+            "time steps, more than the 10000000 a series may have; the largest gap between rows is 27393d 23h 59m 57s after 2024-01-01 00:00:03 (a wrong year?)",
         );
     }
 }
@@ -411,11 +415,9 @@ fn input_from_stdin_and_a_period_too_long_for_the_history() {
             ],
             dir.path(),
         );
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{period}: {stderr}");
-        assert!(
-            stderr.contains("--period: each period is between 2 and 10000000 steps"),
-            "{stderr}"
+        assert_usage_error(
+            &out,
+            "--period: each period is between 2 and 10000000 steps",
         );
     }
 }
