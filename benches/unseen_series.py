@@ -26,7 +26,8 @@ week before (within 10 minutes; readings without one are left out). A jittered f
 measures is mostly whether the time step and grid are found.
 
 With `--dst`, it measures what a change of clocks costs a series stamped in UTC (as InfluxDB
-stores it) against the same series stamped in local time (as these sets are): the bike
+stores it), with and without `--timezone`, against the same series stamped in local time (as
+these sets are): the bike
 sharing counts (America/New_York) and the interstate traffic volume (America/Chicago), week-ahead
 hold-outs from the first Monday after each of the last N changes of clocks and the three
 weeks after it, both scored on the same hours against the same local hour a week before.
@@ -188,7 +189,7 @@ DST_SETS = [('bikesharing', 'America/New_York'), ('traffic_volume', 'America/Chi
 
 
 def dst(rows, zone, changes, cmd):
-    """(rMAE stamped in local time, rMAE stamped in UTC, hold-outs) over the four weeks
+    """(rMAE stamped in local time, in UTC, in UTC with --timezone, hold-outs) over the four weeks
     after each of the last `changes` changes of clocks (see the module doc)."""
     tz = ZoneInfo(zone)
     value = {t: v for t, _, v in rows if v is not None}
@@ -208,7 +209,7 @@ def dst(rows, zone, changes, cmd):
         day += datetime.timedelta(days=1)
     week = datetime.timedelta(days=7)
     tmp = os.path.join(tempfile.mkdtemp(), 'history.csv')
-    totals = {'local': [0.0, 0.0], 'utc': [0.0, 0.0]}
+    totals = {'local': [0.0, 0.0], 'utc': [0.0, 0.0], 'utc --timezone': [0.0, 0.0]}
     holdouts = 0
     for change in found[-changes:]:
         monday = datetime.datetime.combine(change, datetime.time(0))
@@ -218,12 +219,13 @@ def dst(rows, zone, changes, cmd):
             if origin + week > times[-1]:
                 continue
             holdouts += 1
-            for mode, stamp in (('local', lambda t: t), ('utc', utc)):
+            for mode, stamp in (('local', lambda t: t), ('utc', utc), ('utc --timezone', utc)):
                 with open(tmp, 'w') as f:
                     f.write('timestamp,value\n')
-                    f.writelines(f'{stamp(t).isoformat()}{"Z" if mode == "utc" else ""},'
+                    f.writelines(f'{stamp(t).isoformat()}{"" if mode == "local" else "Z"},'
                                  f'{value[t]}\n' for t in times if t < origin)
-                out = subprocess.run(cmd + ['--input', tmp, '--horizon', '168'],
+                extra = ['--timezone', zone] if mode.endswith('--timezone') else []
+                out = subprocess.run(cmd + extra + ['--input', tmp, '--horizon', '168'],
                                      capture_output=True, text=True)
                 if out.returncode != 0:
                     sys.exit(f'{" ".join(cmd)} failed: {out.stderr.strip()[-500:]}')
@@ -235,7 +237,7 @@ def dst(rows, zone, changes, cmd):
                         totals[mode][0] += abs(f - value[t])
                         totals[mode][1] += abs(naive - value[t])
     rmae = {m: fe / ne for m, (fe, ne) in totals.items()}
-    return rmae['local'], rmae['utc'], holdouts
+    return rmae['local'], rmae['utc'], rmae['utc --timezone'], holdouts
 
 
 def detect(rows, cmd, steps=5400):
@@ -272,10 +274,11 @@ def main():
     if a.dst:
         for name, zone in DST_SETS:
             member, tcol, vcol = next((m, t, v) for n, m, t, v, _, _ in SETS if n == name)
-            local, utc, n = dst(load(z, member, tcol, vcol), zone, a.dst,
-                                [a.bin, 'forecast'] + a.args.split())
-            print(f'{name:15s} rMAE stamped in local time {local:.3f}, in UTC {utc:.3f}  '
-                  f'({n} week-ahead hold-outs after {a.dst} changes of clocks)', flush=True)
+            local, utc, zoned, n = dst(load(z, member, tcol, vcol), zone, a.dst,
+                                       [a.bin, 'forecast'] + a.args.split())
+            print(f'{name:15s} rMAE stamped in local time {local:.3f}, in UTC {utc:.3f}, in UTC '
+                  f'with --timezone {zone} {zoned:.3f}  ({n} week-ahead hold-outs after {a.dst} '
+                  'changes of clocks)', flush=True)
         return
     if a.parking:
         holdouts = min(a.holdouts, 7)

@@ -14,7 +14,7 @@ use crate::engine::{EngineSettings, SeriesEngine};
 use crate::model::ModelSpec;
 use crate::series::{infer_step, Point};
 use crate::source::demo::{self, floor_hour, DemoSpec};
-use crate::timefmt::{format_timestamp, parse_time, MonthGrid};
+use crate::timefmt::{format_timestamp, parse_time, LocalClock, MonthGrid};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -111,6 +111,11 @@ pub enum Command {
         /// Seasonal periods in steps, e.g. 24,168 (default: inferred from the time step).
         #[arg(long, value_delimiter = ',')]
         period: Option<Vec<usize>>,
+        /// Model the series on this time zone's clock (an IANA name such as Europe/London):
+        /// a daily cycle kept in local time then stays put when the clocks change. Times are
+        /// read and written as the input writes them.
+        #[arg(long)]
+        timezone: Option<LocalClock>,
         /// History each fit uses, e.g. 112d (at least six cycles of the longest period).
         #[arg(long, default_value = "112d")]
         window: String,
@@ -129,6 +134,11 @@ pub enum Command {
         /// Seasonal periods in steps, e.g. 24,168 (default: inferred from the time step).
         #[arg(long, value_delimiter = ',')]
         period: Option<Vec<usize>>,
+        /// Model the series on this time zone's clock (an IANA name such as Europe/London):
+        /// a daily cycle kept in local time then stays put when the clocks change. Times are
+        /// read and written as the input writes them.
+        #[arg(long)]
+        timezone: Option<LocalClock>,
         /// A table for people, or JSON with each model's per-fold MASE and auto's candidates.
         #[arg(long, value_enum, default_value = "table")]
         format: ReportFormat,
@@ -147,6 +157,11 @@ pub enum Command {
         /// Seasonal periods in steps, e.g. 24,168 (default: inferred from the time step).
         #[arg(long, value_delimiter = ',')]
         period: Option<Vec<usize>>,
+        /// Model the series on this time zone's clock (an IANA name such as Europe/London):
+        /// a daily cycle kept in local time then stays put when the clocks change. Times are
+        /// read and written as the input writes them.
+        #[arg(long)]
+        timezone: Option<LocalClock>,
         /// Detectors to combine (the highest score wins): interval, residual, level_shift,
         /// frozen, missing. Default: residual, level_shift, frozen (cross_channel needs
         /// several series and runs only in the daemon).
@@ -210,23 +225,43 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
             level,
             model,
             period,
+            timezone,
             window,
-        } => forecast(&input, horizon as usize, level, &model, period, &window),
+        } => forecast(
+            &input,
+            horizon as usize,
+            level,
+            &model,
+            period,
+            timezone,
+            &window,
+        ),
         Command::Detect {
             input,
             output,
             model,
             period,
+            timezone,
             detectors,
             explain,
-        } => detect(&input, &output, &model, period, detectors, explain),
+        } => detect(
+            &input, &output, &model, period, timezone, detectors, explain,
+        ),
         Command::Backtest {
             input,
             horizon,
             folds,
             period,
+            timezone,
             format,
-        } => backtest_cmd(&input, horizon as usize, folds as usize, period, format),
+        } => backtest_cmd(
+            &input,
+            horizon as usize,
+            folds as usize,
+            period,
+            timezone,
+            format,
+        ),
     }
 }
 
@@ -423,7 +458,7 @@ fn sample_data(
 
 /// Reads a CLI input series, sorted by time, with its step. A series dated in calendar
 /// months is put on an even grid (its points' times are grid times; `grid` maps them back).
-fn read_series(input: &Path) -> Result<Series, CliError> {
+fn read_series(input: &Path, clock: Option<LocalClock>) -> Result<Series, CliError> {
     let mut table = csvio::read(input, "value", &[]).map_err(|e| CliError::usage(e.to_string()))?;
     if table.rows.is_empty() {
         return Err(CliError::usage(format!(
@@ -442,6 +477,27 @@ fn read_series(input: &Path) -> Result<Series, CliError> {
             r.point.ts = g.to_grid(r.point.ts);
         }
         ts = ts.into_iter().map(|t| g.to_grid(t)).collect();
+    }
+    // Calendar months are the same in every zone: a clock matters below a month.
+    let clock = clock.filter(|_| grid.is_none());
+    if let Some(c) = clock {
+        for r in &mut table.rows {
+            r.point.ts = c.to_local(r.point.ts);
+        }
+        ts.dedup();
+        let distinct = ts.len();
+        ts = ts.into_iter().map(|t| c.to_local(t)).collect();
+        ts.sort_unstable();
+        ts.dedup();
+        if ts.len() < distinct {
+            eprintln!(
+                "viewcast: note: {}: {} of the hour the clocks go back {} a local time with a later one and {} left out",
+                input.display(),
+                count(distinct - ts.len(), "reading"),
+                if distinct - ts.len() == 1 { "shares" } else { "share" },
+                if distinct - ts.len() == 1 { "is" } else { "are" },
+            );
+        }
     }
     let step = infer_step(&ts).unwrap_or(3600);
     if let (Some(&first), Some(&last)) = (ts.first(), ts.last()) {
@@ -472,6 +528,7 @@ fn read_series(input: &Path) -> Result<Series, CliError> {
         table,
         step,
         grid,
+        clock,
         points,
         regular,
         non_negative,
@@ -539,6 +596,8 @@ struct Series {
     step: i64,
     /// Set when the series is dated in calendar months.
     grid: Option<MonthGrid>,
+    /// Set by `--timezone`: the series' times are that zone's clock readings.
+    clock: Option<LocalClock>,
     points: Vec<Point>,
     /// The points on the time grid (NaN where a step has no value): what `backtest` prepares
     /// and the gap note counts.
@@ -644,7 +703,17 @@ impl Series {
     /// Renders a time of the series' (grid) axis as the input wrote its timestamps.
     fn format(&self, t: i64) -> String {
         let t = self.grid.map_or(t, |g| g.from_grid(t));
+        // A reading the clocks skip is shown at the offset before the change.
+        let t = self.clock.map_or(t, |c| {
+            c.to_utc(t).unwrap_or_else(|| t - (c.to_local(t) - t))
+        });
         format_timestamp(t, self.table.form)
+    }
+
+    /// Whether `t` of the series' time axis is a reading its clock shows (not one skipped
+    /// when the clocks go forward).
+    fn exists(&self, t: i64) -> bool {
+        self.clock.is_none_or(|c| c.to_utc(t).is_some())
     }
 }
 
@@ -670,6 +739,7 @@ fn forecast(
     level: f64,
     model: &str,
     period: Option<Vec<usize>>,
+    timezone: Option<LocalClock>,
     window: &str,
 ) -> Result<(), CliError> {
     let window_secs = crate::timefmt::parse_duration(window)
@@ -679,7 +749,7 @@ fn forecast(
             "--level: {level} is not a percentage between 0 and 100"
         )));
     }
-    let series = read_series(input)?;
+    let series = read_series(input, timezone)?;
     series.check_periods(period.as_deref())?;
     let (step, points) = (series.step, &series.points);
     let mut settings = cli_settings(model, period, series.non_negative)?;
@@ -731,6 +801,9 @@ fn forecast(
     writeln!(w, "timestamp,yhat,yhat_lower,yhat_upper").map_err(io)?;
     for i in 0..horizon.min(band.point.len()) {
         let t = f.origin() + i as i64 * step;
+        if !series.exists(t) {
+            continue;
+        }
         writeln!(
             w,
             "{},{},{},{}",
@@ -810,11 +883,12 @@ fn detect(
     output: &Path,
     model: &str,
     period: Option<Vec<usize>>,
+    timezone: Option<LocalClock>,
     detectors: Option<Vec<String>>,
     explain: bool,
 ) -> Result<(), CliError> {
     refuse_to_overwrite(input, output)?;
-    let series = read_series(input)?;
+    let series = read_series(input, timezone)?;
     series.check_periods(period.as_deref())?;
     let Series {
         ref table,
@@ -896,9 +970,10 @@ fn backtest_cmd(
     horizon: usize,
     folds: usize,
     period: Option<Vec<usize>>,
+    timezone: Option<LocalClock>,
     format: ReportFormat,
 ) -> Result<(), CliError> {
-    let series = read_series(input)?;
+    let series = read_series(input, timezone)?;
     series.check_periods(period.as_deref())?;
     let Series { step, regular, .. } = series;
     let prepared = crate::series::prepare(&regular.values, step, period.as_deref())

@@ -224,6 +224,46 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
         .and_then(|d| i64::try_from(d.as_secs()).map_err(|_| format!("`{s}` is too long")))
 }
 
+/// An IANA time zone whose wall clock a series' seasonality follows (`--timezone`). People
+/// keep local time: stamped in UTC, as InfluxDB stores it, an audience's daily cycle moves by
+/// an hour twice a year, and a forecast made across a change of clocks puts its peaks an hour
+/// off (`benches/unseen_series.py --dst`). Modelled on local clock readings instead, the
+/// cycle stays put: the hour the clocks skip is a gap, the hour they repeat one step.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LocalClock(chrono_tz::Tz);
+
+impl std::str::FromStr for LocalClock {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        s.parse::<chrono_tz::Tz>().map(Self).map_err(|_| {
+            format!("`{s}` is not an IANA time zone (such as Europe/London or America/New_York)")
+        })
+    }
+}
+
+impl LocalClock {
+    /// The local clock reading at the instant `utc`, on the same seconds axis.
+    pub fn to_local(&self, utc: i64) -> i64 {
+        use chrono::{Offset as _, TimeZone as _};
+        chrono::DateTime::from_timestamp(utc, 0).map_or(utc, |d| {
+            let offset = self.0.offset_from_utc_datetime(&d.naive_utc()).fix();
+            utc + i64::from(offset.local_minus_utc())
+        })
+    }
+
+    /// The instant of the local clock reading `local`: the earlier of two (the hour the
+    /// clocks go back is read twice), None for one the clocks skip.
+    pub fn to_utc(&self, local: i64) -> Option<i64> {
+        use chrono::TimeZone as _;
+        let naive = chrono::DateTime::from_timestamp(local, 0)?.naive_utc();
+        self.0
+            .from_local_datetime(&naive)
+            .earliest()
+            .map(|d| d.timestamp())
+    }
+}
+
 /// A time step for people: `1h`, `30m`, `1d`, and `1 month`, `3 months` for the calendar
 /// grid of [`MONTH_SECS`].
 pub fn format_step(secs: i64) -> String {
@@ -275,6 +315,19 @@ mod tests {
         assert_eq!(format_step(1800), "30m");
         assert_eq!(format_step(86_400), "1d");
         assert_eq!(format_step(MONTH_SECS), "1 month");
+        // Europe/London: GMT in winter, BST (+1h) from 01:00 UTC on 31 March 2024.
+        let london: LocalClock = "Europe/London".parse().unwrap();
+        let (winter, summer) = (1_704_067_200, 1_717_200_000); // 2024-01-01, 2024-06-01
+        assert_eq!(london.to_local(winter), winter);
+        assert_eq!(london.to_local(summer), summer + 3600);
+        assert_eq!(london.to_utc(summer + 3600), Some(summer));
+        // 01:30 local on 31 March does not exist; 01:30 on 27 October is read twice.
+        assert_eq!(london.to_utc(1_711_848_600), None);
+        assert_eq!(london.to_utc(1_729_992_600), Some(1_729_992_600 - 3600));
+        assert!("Mars/Olympus_Mons"
+            .parse::<LocalClock>()
+            .unwrap_err()
+            .contains("IANA"));
         assert_eq!(format_step(3 * MONTH_SECS), "3 months");
         // Days at most, as the config writes durations, and read back by parse_duration:
         // 35 days once read `1month 4days 13h 26m 24s`.

@@ -308,6 +308,95 @@ fn a_stray_year_is_an_error_not_an_abort() {
     }
 }
 
+/// An audience kept in local time, stamped in UTC as InfluxDB stores it: the evening peak at
+/// 20:00 in London is at 20:00Z in winter and 19:00Z from 31 March 2024. From eight weeks of
+/// winter, a forecast across the change with `--timezone Europe/London` moves the peak to
+/// 19:00Z from the 31st on (without, it stays at 20:00Z: the model only sees UTC), and leaves
+/// out the hour the clocks skip; a zone that does not exist is bad usage.
+#[test]
+fn a_series_is_modelled_on_its_local_clock_with_timezone() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = String::from("timestamp,value\n");
+    for ts in (1_707_091_200..1_711_756_800).step_by(3600) {
+        // 2024-02-05 to 2024-03-30 00:00Z, all winter time.
+        let hour = (ts / 3600) % 24;
+        let v = 100.0 + if hour == 20 { 400.0 } else { 0.0 } + (ts / 3600 % 7) as f64;
+        let t = chrono::DateTime::from_timestamp(ts, 0).unwrap();
+        s.push_str(&format!("{},{v}\n", t.format("%Y-%m-%dT%H:%M:%SZ")));
+    }
+    let f = dir.path().join("london.csv");
+    std::fs::write(&f, s).unwrap();
+    let peaks = |extra: &[&str]| {
+        let (rows, stderr) = forecast_rows_with(dir.path(), &f, 72, extra);
+        let mut days: Vec<Vec<(String, f64)>> = vec![Vec::new(); 3];
+        for r in &rows {
+            let t = chrono::DateTime::parse_from_rfc3339(&r[0])
+                .unwrap()
+                .timestamp();
+            days[((t - 1_711_756_800) / 86_400) as usize]
+                .push((r[0].clone(), r[1].parse().unwrap()));
+        }
+        let tops: Vec<String> = days
+            .iter()
+            .map(|d| {
+                d.iter()
+                    .max_by(|a, b| a.1.total_cmp(&b.1))
+                    .unwrap()
+                    .0
+                    .clone()
+            })
+            .collect();
+        (rows.len(), tops, stderr)
+    };
+    let (n, tops, stderr) = peaks(&["--timezone", "Europe/London"]);
+    assert_eq!(n, 71, "the skipped hour is left out: {stderr}");
+    assert_eq!(
+        tops,
+        [
+            "2024-03-30T20:00:00Z",
+            "2024-03-31T19:00:00Z",
+            "2024-04-01T19:00:00Z"
+        ],
+        "{stderr}"
+    );
+    let (n, tops, _) = peaks(&[]);
+    assert_eq!(n, 72);
+    assert_eq!(
+        tops,
+        [
+            "2024-03-30T20:00:00Z",
+            "2024-03-31T20:00:00Z",
+            "2024-04-01T20:00:00Z"
+        ]
+    );
+    let out = viewcast(
+        &[
+            "forecast",
+            "--input",
+            f.to_str().unwrap(),
+            "--horizon",
+            "4",
+            "--timezone",
+            "Mars/Olympus_Mons",
+        ],
+        dir.path(),
+    );
+    assert_usage_error(&out, "is not an IANA time zone");
+    // 27 October 2024: 01:00 London time is read at 00:00Z and again at 01:00Z.
+    let mut s = String::from("timestamp,value\n");
+    for ts in (1_729_382_400..1_730_073_600).step_by(3600) {
+        let t = chrono::DateTime::from_timestamp(ts, 0).unwrap();
+        s.push_str(&format!("{},{}\n", t.format("%Y-%m-%dT%H:%M:%SZ"), ts % 7));
+    }
+    std::fs::write(&f, s).unwrap();
+    let (rows, stderr) = forecast_rows_with(dir.path(), &f, 2, &["--timezone", "Europe/London"]);
+    assert_eq!(rows.len(), 2);
+    assert!(
+        stderr.contains("1 reading of the hour the clocks go back shares a local time with a later one and is left out"),
+        "{stderr}"
+    );
+}
+
 /// A poller whose half-hourly readings land up to four minutes late, every other one (26
 /// and 34 minutes apart), is put on a 30-minute grid (a day of 48 steps) on the times of the
 /// punctual half, every reading at a time of its own, and the summary says how many readings
