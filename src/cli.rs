@@ -111,9 +111,9 @@ pub enum Command {
         /// Seasonal periods in steps, e.g. 24,168 (default: inferred from the time step).
         #[arg(long, value_delimiter = ',')]
         period: Option<Vec<usize>>,
-        /// Model the series on this time zone's clock (an IANA name such as Europe/London):
-        /// a daily cycle kept in local time then stays put when the clocks change. Times are
-        /// read and written as the input writes them.
+        /// The clock to model the series on (an IANA name such as Europe/London), as
+        /// `model.timezone` in the config: a daily cycle kept in local time then stays put
+        /// when the clocks change. Times are read and written as the input writes them.
         #[arg(long)]
         timezone: Option<LocalClock>,
         /// History each fit uses, e.g. 112d (at least six cycles of the longest period).
@@ -134,9 +134,9 @@ pub enum Command {
         /// Seasonal periods in steps, e.g. 24,168 (default: inferred from the time step).
         #[arg(long, value_delimiter = ',')]
         period: Option<Vec<usize>>,
-        /// Model the series on this time zone's clock (an IANA name such as Europe/London):
-        /// a daily cycle kept in local time then stays put when the clocks change. Times are
-        /// read and written as the input writes them.
+        /// The clock to model the series on (an IANA name such as Europe/London), as
+        /// `model.timezone` in the config: a daily cycle kept in local time then stays put
+        /// when the clocks change. Times are read and written as the input writes them.
         #[arg(long)]
         timezone: Option<LocalClock>,
         /// A table for people, or JSON with each model's per-fold MASE and auto's candidates.
@@ -157,9 +157,9 @@ pub enum Command {
         /// Seasonal periods in steps, e.g. 24,168 (default: inferred from the time step).
         #[arg(long, value_delimiter = ',')]
         period: Option<Vec<usize>>,
-        /// Model the series on this time zone's clock (an IANA name such as Europe/London):
-        /// a daily cycle kept in local time then stays put when the clocks change. Times are
-        /// read and written as the input writes them.
+        /// The clock to model the series on (an IANA name such as Europe/London), as
+        /// `model.timezone` in the config: a daily cycle kept in local time then stays put
+        /// when the clocks change. Times are read and written as the input writes them.
         #[arg(long)]
         timezone: Option<LocalClock>,
         /// Detectors to combine (the highest score wins): interval, residual, level_shift,
@@ -458,7 +458,7 @@ fn sample_data(
 
 /// Reads a CLI input series, sorted by time, with its step. A series dated in calendar
 /// months is put on an even grid (its points' times are grid times; `grid` maps them back).
-fn read_series(input: &Path, clock: Option<LocalClock>) -> Result<Series, CliError> {
+fn read_series(input: &Path) -> Result<Series, CliError> {
     let mut table = csvio::read(input, "value", &[]).map_err(|e| CliError::usage(e.to_string()))?;
     if table.rows.is_empty() {
         return Err(CliError::usage(format!(
@@ -477,27 +477,6 @@ fn read_series(input: &Path, clock: Option<LocalClock>) -> Result<Series, CliErr
             r.point.ts = g.to_grid(r.point.ts);
         }
         ts = ts.into_iter().map(|t| g.to_grid(t)).collect();
-    }
-    // Calendar months are the same in every zone: a clock matters below a month.
-    let clock = clock.filter(|_| grid.is_none());
-    if let Some(c) = clock {
-        for r in &mut table.rows {
-            r.point.ts = c.to_local(r.point.ts);
-        }
-        ts.dedup();
-        let distinct = ts.len();
-        ts = ts.into_iter().map(|t| c.to_local(t)).collect();
-        ts.sort_unstable();
-        ts.dedup();
-        if ts.len() < distinct {
-            eprintln!(
-                "viewcast: note: {}: {} of the hour the clocks go back {} a local time with a later one and {} left out",
-                input.display(),
-                count(distinct - ts.len(), "reading"),
-                if distinct - ts.len() == 1 { "shares" } else { "share" },
-                if distinct - ts.len() == 1 { "is" } else { "are" },
-            );
-        }
     }
     let step = infer_step(&ts).unwrap_or(3600);
     if let (Some(&first), Some(&last)) = (ts.first(), ts.last()) {
@@ -528,7 +507,6 @@ fn read_series(input: &Path, clock: Option<LocalClock>) -> Result<Series, CliErr
         table,
         step,
         grid,
-        clock,
         points,
         regular,
         non_negative,
@@ -596,8 +574,6 @@ struct Series {
     step: i64,
     /// Set when the series is dated in calendar months.
     grid: Option<MonthGrid>,
-    /// Set by `--timezone`: the series' times are that zone's clock readings.
-    clock: Option<LocalClock>,
     points: Vec<Point>,
     /// The points on the time grid (NaN where a step has no value): what `backtest` prepares
     /// and the gap note counts.
@@ -703,23 +679,14 @@ impl Series {
     /// Renders a time of the series' (grid) axis as the input wrote its timestamps.
     fn format(&self, t: i64) -> String {
         let t = self.grid.map_or(t, |g| g.from_grid(t));
-        // A reading the clocks skip is shown at the offset before the change.
-        let t = self.clock.map_or(t, |c| {
-            c.to_utc(t).unwrap_or_else(|| t - (c.to_local(t) - t))
-        });
         format_timestamp(t, self.table.form)
-    }
-
-    /// Whether `t` of the series' time axis is a reading its clock shows (not one skipped
-    /// when the clocks go forward).
-    fn exists(&self, t: i64) -> bool {
-        self.clock.is_none_or(|c| c.to_utc(t).is_some())
     }
 }
 
 fn cli_settings(
     model: &str,
     period: Option<Vec<usize>>,
+    timezone: Option<LocalClock>,
     non_negative: bool,
 ) -> Result<EngineSettings, CliError> {
     let spec: ModelSpec = model
@@ -729,6 +696,7 @@ fn cli_settings(
         model: spec,
         periods: period,
         non_negative,
+        clock: timezone.filter(|c| !c.is_utc()),
         ..EngineSettings::default()
     })
 }
@@ -749,10 +717,10 @@ fn forecast(
             "--level: {level} is not a percentage between 0 and 100"
         )));
     }
-    let series = read_series(input, timezone)?;
+    let series = read_series(input)?;
     series.check_periods(period.as_deref())?;
     let (step, points) = (series.step, &series.points);
-    let mut settings = cli_settings(model, period, series.non_negative)?;
+    let mut settings = cli_settings(model, period, timezone, series.non_negative)?;
     settings.horizon_secs = horizon as i64 * step;
     settings.levels = vec![level];
     settings.detect_level = level;
@@ -801,9 +769,6 @@ fn forecast(
     writeln!(w, "timestamp,yhat,yhat_lower,yhat_upper").map_err(io)?;
     for i in 0..horizon.min(band.point.len()) {
         let t = f.origin() + i as i64 * step;
-        if !series.exists(t) {
-            continue;
-        }
         writeln!(
             w,
             "{},{},{},{}",
@@ -888,7 +853,7 @@ fn detect(
     explain: bool,
 ) -> Result<(), CliError> {
     refuse_to_overwrite(input, output)?;
-    let series = read_series(input, timezone)?;
+    let series = read_series(input)?;
     series.check_periods(period.as_deref())?;
     let Series {
         ref table,
@@ -897,7 +862,7 @@ fn detect(
         non_negative,
         ..
     } = series;
-    let mut settings = cli_settings(model, period, non_negative)?;
+    let mut settings = cli_settings(model, period, timezone, non_negative)?;
     if let Some(names) = detectors {
         if let Some(bad) = names.iter().find(|n| !crate::detect::is_known(n)) {
             return Err(CliError::usage(format!(
@@ -973,10 +938,16 @@ fn backtest_cmd(
     timezone: Option<LocalClock>,
     format: ReportFormat,
 ) -> Result<(), CliError> {
-    let series = read_series(input, timezone)?;
+    let series = read_series(input)?;
     series.check_periods(period.as_deref())?;
     let Series { step, regular, .. } = series;
-    let prepared = crate::series::prepare(&regular.values, step, period.as_deref())
+    // On a local clock the backtest runs on the clock's grid, as the engine's fits do.
+    let values = match timezone.filter(|c| !c.is_utc() && step < 86_400) {
+        Some(c) => crate::engine::LocalGrid::new(c, regular.start, step, regular.values.len())
+            .values(&regular.values),
+        None => regular.values,
+    };
+    let prepared = crate::series::prepare(&values, step, period.as_deref())
         .ok_or_else(|| CliError::usage(format!("{}: no finite values", input.display())))?;
     let (y, periods) = (&prepared.y, &prepared.periods);
     let non_negative = y.iter().all(|v| *v >= 0.0);

@@ -208,6 +208,7 @@ pub struct ModelConfig {
     pub non_negative: bool,
     pub select_every: String,
     pub backtest_folds: usize,
+    pub timezone: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -337,6 +338,7 @@ impl Default for ModelConfig {
             non_negative: true,
             select_every: "7d".into(),
             backtest_folds: 4,
+            timezone: "UTC".into(),
         }
     }
 }
@@ -908,6 +910,14 @@ fn validate(config: Config, origin: &str) -> Result<Settings, Vec<String>> {
             on_spool_full,
         });
     }
+    let clock = match m.timezone.parse::<crate::timefmt::LocalClock>() {
+        Ok(c) if c.is_utc() => None,
+        Ok(c) => Some(c),
+        Err(e) => {
+            problems.push(format!("model.timezone: {e}"));
+            None
+        }
+    };
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -936,6 +946,7 @@ fn validate(config: Config, origin: &str) -> Result<Settings, Vec<String>> {
             critical: config.detect.critical_score,
             release: config.detect.release,
         },
+        clock,
     };
     Ok(Settings {
         origin: origin.to_string(),

@@ -38,6 +38,10 @@ pub struct EngineSettings {
     pub backtest_folds: usize,
     /// When flagged observations form an event.
     pub events: EventRules,
+    /// The clock the models see the series on (`model.timezone`), None for UTC: an
+    /// audience's daily cycle kept in local time moves by an hour in UTC when the clocks
+    /// change. Observations, forecasts and everything stored stay in UTC.
+    pub clock: Option<crate::timefmt::LocalClock>,
 }
 
 impl Default for EngineSettings {
@@ -61,6 +65,7 @@ impl Default for EngineSettings {
             select_every_secs: 7 * 86_400,
             backtest_folds: 4,
             events: EventRules::default(),
+            clock: None,
         }
     }
 }
@@ -511,7 +516,20 @@ impl SeriesEngine {
         // as they are flagged, see `fit_value`). The search is most of a refit's cost.
         // Times map to indices into `tail` (the last `n` slots of the history) and back.
         let offset = self.fit_values.len() - tail.len();
-        let index = |t: i64| self.slot(t).map_or(0, |slot| slot.saturating_sub(offset));
+        // On a local clock the models see the tail on the clock's grid; indices into it
+        // below are the grid's.
+        let clock = self.settings.clock.filter(|_| self.step < 86_400).map(|c| {
+            LocalGrid::new(
+                c,
+                self.start + offset as i64 * self.step,
+                self.step,
+                tail.len(),
+            )
+        });
+        let local_tail = clock.as_ref().map(|g| g.values(tail));
+        let tail = local_tail.as_deref().unwrap_or(tail);
+        let to_grid = |k: usize| clock.as_ref().map_or(k, |g| g.at(k));
+        let index = |t: i64| to_grid(self.slot(t).map_or(0, |slot| slot.saturating_sub(offset)));
         let known = self
             .one_offs
             .as_ref()
@@ -534,7 +552,10 @@ impl SeriesEngine {
                 points = prepared.events.iter().map(|r| r.len()).sum::<usize>(),
                 "one-off events taken out of the fitting history"
             );
-            let at = |i: usize| self.start + (offset + i) as i64 * self.step;
+            let at = |i: usize| match &clock {
+                Some(g) => g.instant(i),
+                None => self.start + (offset + i) as i64 * self.step,
+            };
             let spans = prepared
                 .events
                 .iter()
@@ -558,6 +579,15 @@ impl SeriesEngine {
         // `horizon_steps` for what is reported).
         let replay = self.settings.replay_refit_every_secs;
         let steps = horizon.max(self.steps_covering(replay));
+        // The clock's steps that cover those.
+        let ahead: Vec<usize> = (1..=steps as i64)
+            .map(|i| {
+                clock
+                    .as_ref()
+                    .map_or(i as usize - 1, |g| g.ahead(through + i * self.step))
+            })
+            .collect();
+        let clock_steps = ahead.iter().max().map_or(steps, |m| m + 1);
         let stale = self.selection.as_ref().is_none_or(|s| {
             through - s.at >= self.settings.select_every_secs || s.periods != *periods
         });
@@ -568,7 +598,8 @@ impl SeriesEngine {
             let change = self
                 .regime_change
                 .and_then(|t| self.slot(t))
-                .and_then(|slot| slot.checked_sub(offset));
+                .and_then(|slot| slot.checked_sub(offset))
+                .map(to_grid);
             let folds = backtest::Folds {
                 count: self.settings.backtest_folds,
                 regime_change: change,
@@ -614,7 +645,16 @@ impl SeriesEngine {
                 .iter()
                 .enumerate()
                 .map(|(i, &l)| {
-                    let mut b = model::predict(fit.fitted.as_ref(), steps, l, false)?;
+                    let mut b = model::predict(fit.fitted.as_ref(), clock_steps, l, false)?;
+                    if clock.is_some() {
+                        let pick = |v: &[f64]| ahead.iter().map(|&j| v[j]).collect();
+                        b = Prediction {
+                            level: b.level,
+                            point: pick(&b.point),
+                            lower: pick(&b.lower),
+                            upper: pick(&b.upper),
+                        };
+                    }
                     let calibration = factors
                         .as_ref()
                         .and_then(|f| f.get(i))
@@ -795,6 +835,68 @@ fn plausible_range(y: &[f64]) -> (f64, f64) {
     (lo - span, hi + span)
 }
 
+/// A stretch of the UTC history laid on a local clock's grid (see
+/// [`EngineSettings::clock`]): the hour the clocks skip is a gap, the hour they repeat one
+/// step (its later reading kept).
+pub struct LocalGrid {
+    clock: crate::timefmt::LocalClock,
+    /// The clock's reading at the stretch's first step.
+    first: i64,
+    step: i64,
+    /// The grid index of each step of the stretch.
+    index: Vec<usize>,
+    len: usize,
+}
+
+impl LocalGrid {
+    pub fn new(clock: crate::timefmt::LocalClock, start: i64, step: i64, n: usize) -> Self {
+        let first = clock.to_local(start);
+        let index: Vec<usize> = (0..n as i64)
+            .map(|k| ((clock.to_local(start + k * step) - first).div_euclid(step)).max(0) as usize)
+            .collect();
+        let len = index.iter().max().map_or(0, |m| m + 1);
+        Self {
+            clock,
+            first,
+            step,
+            index,
+            len,
+        }
+    }
+
+    /// `values` (one per step of the stretch) on the grid, NaN where no step falls.
+    pub fn values(&self, values: &[f64]) -> Vec<f64> {
+        let mut out = vec![f64::NAN; self.len];
+        for (&j, &v) in self.index.iter().zip(values) {
+            if v.is_finite() || out[j].is_nan() {
+                out[j] = v;
+            }
+        }
+        out
+    }
+
+    /// The grid index of step `k` of the stretch (the grid's length past its end).
+    fn at(&self, k: usize) -> usize {
+        self.index.get(k).copied().unwrap_or(self.len)
+    }
+
+    /// The instant of grid index `i` (for a reading the clocks skip, one step before the
+    /// next reading's).
+    fn instant(&self, i: usize) -> i64 {
+        let local = self.first + i as i64 * self.step;
+        self.clock
+            .to_utc(local)
+            .or_else(|| self.clock.to_utc(local + 3600).map(|t| t - self.step))
+            .unwrap_or(local)
+    }
+
+    /// How many grid steps after the stretch's last the instant `t` falls.
+    fn ahead(&self, t: i64) -> usize {
+        let j = (self.clock.to_local(t) - self.first).div_euclid(self.step);
+        (j - self.len as i64).max(0) as usize
+    }
+}
+
 /// Scales the interval's half-widths around the point forecast, step by step.
 fn rescale(b: &mut Prediction, c: &backtest::Calibration) {
     for i in 0..b.point.len() {
@@ -830,6 +932,80 @@ mod tests {
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         (z ^ (z >> 31)) as f64 / u64::MAX as f64
+    }
+
+    /// The daemon's path of `model.timezone`: a London evening peak stamped in UTC, fed up
+    /// to the eve of summer time, is forecast at 19:00Z from 31 March on a London clock and
+    /// at 20:00Z on UTC; the forecast stays a UTC grid of one value per hour either way.
+    #[test]
+    fn a_local_clock_moves_the_forecast_with_the_change_of_clocks() {
+        let start = 1_707_091_200; // 2024-02-05 00:00Z
+        let pts: Vec<Point> = (0..(1_711_756_800 - start) / 3600)
+            .map(|k| {
+                let ts = start + k * 3600;
+                let hour = (ts / 3600) % 24;
+                let v = 100.0 + if hour == 20 { 400.0 } else { 0.0 } + (k % 7) as f64;
+                Point { ts, value: v }
+            })
+            .collect();
+        let peaks = |clock: Option<&str>| {
+            let settings = EngineSettings {
+                horizon_secs: 3 * 86_400,
+                clock: clock.map(|c| c.parse().unwrap()),
+                ..EngineSettings::default()
+            };
+            let mut e = SeriesEngine::new(Arc::new(settings), 3600);
+            e.ingest(&pts, i64::MAX);
+            let f = e.forecast().unwrap().truncated(72);
+            assert_eq!(f.origin(), 1_711_756_800);
+            let b = f.band(95.0).unwrap();
+            assert_eq!(b.point.len(), 72);
+            (0..3)
+                .map(|d| {
+                    let day = &b.point[d * 24..(d + 1) * 24];
+                    (0..24).max_by(|&i, &j| day[i].total_cmp(&day[j])).unwrap()
+                })
+                .collect::<Vec<_>>()
+        };
+        // 30 March in winter time; 31 March and 1 April in summer time.
+        assert_eq!(peaks(Some("Europe/London")), [20, 19, 19]);
+        assert_eq!(peaks(None), [20, 20, 20]);
+    }
+
+    /// Scored across the change of clocks (three weeks from 24 March), a London evening peak
+    /// stamped in UTC is no anomaly on a London clock; on UTC its move by an hour is flagged.
+    #[test]
+    fn a_local_clock_does_not_flag_the_change_of_clocks() {
+        let bst_from = 1_711_846_800; // 2024-03-31 01:00Z
+        let start = 1_707_091_200; // 2024-02-05 00:00Z
+        let pts: Vec<Point> = (0..(1_713_139_200 - start) / 3600)
+            .map(|k| {
+                let ts = start + k * 3600;
+                let local = ts + if ts >= bst_from { 3600 } else { 0 };
+                let v = 100.0
+                    + if (local / 3600) % 24 == 20 {
+                        400.0
+                    } else {
+                        0.0
+                    }
+                    + 10.0 * noise(k as usize);
+                Point { ts, value: v }
+            })
+            .collect();
+        let flagged = |clock: Option<&str>| {
+            let settings = EngineSettings {
+                clock: clock.map(|c| c.parse().unwrap()),
+                ..EngineSettings::default()
+            };
+            let out = SeriesEngine::new(Arc::new(settings), 3600).ingest(&pts, 1_711_238_400);
+            assert!(out.evaluated.len() > 400);
+            out.evaluated.iter().filter(|e| e.is_anomaly).count()
+        };
+        let (local, utc) = (flagged(Some("Europe/London")), flagged(None));
+        assert!(
+            local == 0 && utc >= 2,
+            "local clock {local} flagged, UTC {utc}"
+        );
     }
 
     /// A stray point a century before the rest (1924 for 2024) does not pad the history

@@ -243,6 +243,31 @@ impl std::str::FromStr for LocalClock {
 }
 
 impl LocalClock {
+    /// Whether this is UTC (or a fixed alias of it), whose clock is the time axis itself.
+    pub fn is_utc(&self) -> bool {
+        matches!(
+            self.0.name(),
+            "UTC"
+                | "Etc/UTC"
+                | "UCT"
+                | "Etc/UCT"
+                | "Universal"
+                | "Etc/Universal"
+                | "Zulu"
+                | "Etc/Zulu"
+                | "GMT"
+                | "Etc/GMT"
+                | "Etc/GMT0"
+                | "Etc/GMT+0"
+                | "Etc/GMT-0"
+                | "GMT0"
+                | "GMT+0"
+                | "GMT-0"
+                | "Greenwich"
+                | "Etc/Greenwich"
+        )
+    }
+
     /// The local clock reading at the instant `utc`, on the same seconds axis.
     pub fn to_local(&self, utc: i64) -> i64 {
         use chrono::{Offset as _, TimeZone as _};

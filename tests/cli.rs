@@ -311,64 +311,61 @@ fn a_stray_year_is_an_error_not_an_abort() {
 /// An audience kept in local time, stamped in UTC as InfluxDB stores it: the evening peak at
 /// 20:00 in London is at 20:00Z in winter and 19:00Z from 31 March 2024. From eight weeks of
 /// winter, a forecast across the change with `--timezone Europe/London` moves the peak to
-/// 19:00Z from the 31st on (without, it stays at 20:00Z: the model only sees UTC), and leaves
-/// out the hour the clocks skip; a zone that does not exist is bad usage.
+/// 19:00Z from the 31st on (without, it stays at 20:00Z: the model only sees UTC), on the
+/// input's own grid of hours; a history across the autumn change, whose hour of 01:00
+/// London time comes twice, is forecast the same way; a zone that does not exist is bad
+/// usage.
 #[test]
 fn a_series_is_modelled_on_its_local_clock_with_timezone() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = String::from("timestamp,value\n");
-    for ts in (1_707_091_200..1_711_756_800).step_by(3600) {
-        // 2024-02-05 to 2024-03-30 00:00Z, all winter time.
-        let hour = (ts / 3600) % 24;
-        let v = 100.0 + if hour == 20 { 400.0 } else { 0.0 } + (ts / 3600 % 7) as f64;
-        let t = chrono::DateTime::from_timestamp(ts, 0).unwrap();
-        s.push_str(&format!("{},{v}\n", t.format("%Y-%m-%dT%H:%M:%SZ")));
-    }
-    let f = dir.path().join("london.csv");
-    std::fs::write(&f, s).unwrap();
-    let peaks = |extra: &[&str]| {
-        let (rows, stderr) = forecast_rows_with(dir.path(), &f, 72, extra);
-        let mut days: Vec<Vec<(String, f64)>> = vec![Vec::new(); 3];
-        for r in &rows {
-            let t = chrono::DateTime::parse_from_rfc3339(&r[0])
-                .unwrap()
-                .timestamp();
-            days[((t - 1_711_756_800) / 86_400) as usize]
-                .push((r[0].clone(), r[1].parse().unwrap()));
+    let write = |name: &str, range: std::ops::Range<i64>, local: &dyn Fn(i64) -> i64| {
+        let mut s = String::from("timestamp,value\n");
+        for ts in range.step_by(3600) {
+            let hour = (local(ts) / 3600) % 24;
+            let v = 100.0 + if hour == 20 { 400.0 } else { 0.0 } + (ts / 3600 % 7) as f64;
+            let t = chrono::DateTime::from_timestamp(ts, 0).unwrap();
+            s.push_str(&format!("{},{v}\n", t.format("%Y-%m-%dT%H:%M:%SZ")));
         }
-        let tops: Vec<String> = days
+        let p = dir.path().join(name);
+        std::fs::write(&p, s).unwrap();
+        p
+    };
+    // 2024-02-05 to 2024-03-30 00:00Z, all winter time.
+    let f = write("london.csv", 1_707_091_200..1_711_756_800, &|ts| ts);
+    let peaks = |f: &Path, from: i64, extra: &[&str]| {
+        let (rows, stderr) = forecast_rows_with(dir.path(), f, 72, extra);
+        assert_eq!(rows.len(), 72, "{stderr}");
+        let times: Vec<i64> = rows
             .iter()
-            .map(|d| {
-                d.iter()
-                    .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|r| {
+                chrono::DateTime::parse_from_rfc3339(&r[0])
                     .unwrap()
-                    .0
-                    .clone()
+                    .timestamp()
             })
             .collect();
-        (rows.len(), tops, stderr)
+        assert!(times.windows(2).all(|w| w[1] - w[0] == 3600));
+        assert_eq!(times[0], from);
+        (0..3)
+            .map(|d| {
+                let day = &rows[d * 24..(d + 1) * 24];
+                let top = day
+                    .iter()
+                    .max_by(|a, b| {
+                        a[1].parse::<f64>()
+                            .unwrap()
+                            .total_cmp(&b[1].parse().unwrap())
+                    })
+                    .unwrap();
+                top[0][11..13].to_string()
+            })
+            .collect::<Vec<_>>()
     };
-    let (n, tops, stderr) = peaks(&["--timezone", "Europe/London"]);
-    assert_eq!(n, 71, "the skipped hour is left out: {stderr}");
-    assert_eq!(
-        tops,
-        [
-            "2024-03-30T20:00:00Z",
-            "2024-03-31T19:00:00Z",
-            "2024-04-01T19:00:00Z"
-        ],
-        "{stderr}"
-    );
-    let (n, tops, _) = peaks(&[]);
-    assert_eq!(n, 72);
-    assert_eq!(
-        tops,
-        [
-            "2024-03-30T20:00:00Z",
-            "2024-03-31T20:00:00Z",
-            "2024-04-01T20:00:00Z"
-        ]
-    );
+    let london = ["--timezone", "Europe/London"];
+    assert_eq!(peaks(&f, 1_711_756_800, &london), ["20", "19", "19"]);
+    assert_eq!(peaks(&f, 1_711_756_800, &[]), ["20", "20", "20"]);
+    // Summer weeks up to 2024-10-26 00:00Z, then the forecast across the autumn change.
+    let f = write("autumn.csv", 1_725_148_800..1_729_900_800, &|ts| ts + 3600);
+    assert_eq!(peaks(&f, 1_729_900_800, &london), ["19", "20", "20"]);
     let out = viewcast(
         &[
             "forecast",
@@ -382,19 +379,6 @@ fn a_series_is_modelled_on_its_local_clock_with_timezone() {
         dir.path(),
     );
     assert_usage_error(&out, "is not an IANA time zone");
-    // 27 October 2024: 01:00 London time is read at 00:00Z and again at 01:00Z.
-    let mut s = String::from("timestamp,value\n");
-    for ts in (1_729_382_400..1_730_073_600).step_by(3600) {
-        let t = chrono::DateTime::from_timestamp(ts, 0).unwrap();
-        s.push_str(&format!("{},{}\n", t.format("%Y-%m-%dT%H:%M:%SZ"), ts % 7));
-    }
-    std::fs::write(&f, s).unwrap();
-    let (rows, stderr) = forecast_rows_with(dir.path(), &f, 2, &["--timezone", "Europe/London"]);
-    assert_eq!(rows.len(), 2);
-    assert!(
-        stderr.contains("1 reading of the hour the clocks go back shares a local time with a later one and is left out"),
-        "{stderr}"
-    );
 }
 
 /// A poller whose half-hourly readings land up to four minutes late, every other one (26
@@ -955,7 +939,7 @@ fn check_config_lists_every_problem_and_exits_2() {
     );
 
     let bad = dir.path().join("bad.toml");
-    std::fs::write(&bad, "[source]\ntype = \"demo\"\n[schedule]\ninterval = \"often\"\nrefit_every = \"x\"\n[model]\nperiods = [24, 9223372036854775808]\n[detect]\nlevel = 90\n").unwrap();
+    std::fs::write(&bad, "[source]\ntype = \"demo\"\n[schedule]\ninterval = \"often\"\nrefit_every = \"x\"\n[model]\nperiods = [24, 9223372036854775808]\ntimezone = \"Mars/Base\"\n[detect]\nlevel = 90\n").unwrap();
     let out = viewcast(
         &["check-config", "--config", bad.to_str().unwrap()],
         dir.path(),
@@ -966,6 +950,7 @@ fn check_config_lists_every_problem_and_exits_2() {
         "schedule.interval",
         "schedule.refit_every",
         "model.periods: a period is between 2 and 10000000 steps",
+        "model.timezone: `Mars/Base` is not an IANA time zone",
         "detect.level",
     ] {
         assert!(err.contains(needle), "{needle} missing: {err}");
