@@ -623,15 +623,14 @@ impl Series {
             .collect();
         times.sort_unstable();
         times.dedup();
-        let slot = |t: i64| (t - grid.start + step / 2).div_euclid(step);
         let off: Vec<i64> = times
             .iter()
-            .map(|&t| (t - grid.ts(slot(t) as usize)).abs())
+            .map(|&t| (t - grid.ts(grid.slot(t))).abs())
             .filter(|d| *d > 0)
             .collect();
         let shared = times
             .windows(2)
-            .filter(|w| slot(w[0]) == slot(w[1]))
+            .filter(|w| grid.slot(w[0]) == grid.slot(w[1]))
             .count();
         if off.is_empty() && shared == 0 {
             return None;
@@ -696,7 +695,7 @@ fn cli_settings(
         model: spec,
         periods: period,
         non_negative,
-        clock: timezone.filter(|c| !c.is_utc()),
+        clock: timezone,
         ..EngineSettings::default()
     })
 }
@@ -942,11 +941,11 @@ fn backtest_cmd(
     series.check_periods(period.as_deref())?;
     let Series { step, regular, .. } = series;
     // On a local clock the backtest runs on the clock's grid, as the engine's fits do.
-    let values = match timezone.filter(|c| !c.is_utc() && step < 86_400) {
-        Some(c) => crate::engine::LocalGrid::new(c, regular.start, step, regular.values.len())
-            .values(&regular.values),
-        None => regular.values,
-    };
+    let values =
+        match crate::engine::LocalGrid::over(timezone, regular.start, step, regular.values.len()) {
+            Some(g) => g.values(&regular.values),
+            None => regular.values,
+        };
     let prepared = crate::series::prepare(&values, step, period.as_deref())
         .ok_or_else(|| CliError::usage(format!("{}: no finite values", input.display())))?;
     let (y, periods) = (&prepared.y, &prepared.periods);

@@ -910,14 +910,11 @@ fn validate(config: Config, origin: &str) -> Result<Settings, Vec<String>> {
             on_spool_full,
         });
     }
-    let clock = match m.timezone.parse::<crate::timefmt::LocalClock>() {
-        Ok(c) if c.is_utc() => None,
-        Ok(c) => Some(c),
-        Err(e) => {
-            problems.push(format!("model.timezone: {e}"));
-            None
-        }
-    };
+    let clock = m
+        .timezone
+        .parse::<crate::timefmt::LocalClock>()
+        .map_err(|e| problems.push(format!("model.timezone: {e}")))
+        .ok();
     if !problems.is_empty() {
         return Err(problems);
     }

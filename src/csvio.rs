@@ -96,7 +96,12 @@ fn read_with(
     tag_columns: &[String],
     strict: bool,
 ) -> Result<Table, CsvError> {
-    let text = if path == Path::new("-") {
+    parse_with(&read_text(path)?, path, value_column, tag_columns, strict)
+}
+
+/// The text of `path` (`-`: standard input).
+fn read_text(path: &Path) -> Result<String, CsvError> {
+    if path == Path::new("-") {
         std::io::read_to_string(std::io::stdin())
     } else {
         std::fs::read_to_string(path)
@@ -104,8 +109,7 @@ fn read_with(
     .map_err(|source| CsvError::Io {
         path: path.to_path_buf(),
         source,
-    })?;
-    parse_with(&text, path, value_column, tag_columns, strict)
+    })
 }
 
 /// Parses CSV `text` read from `path` (see [`read`]).
@@ -149,10 +153,7 @@ pub fn read_lenient_any(
     value_column: &str,
     tag_columns: &[String],
 ) -> Result<(Table, bool), CsvError> {
-    let text = std::fs::read_to_string(path).map_err(|source| CsvError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = read_text(path)?;
     let long = !tag_columns.is_empty()
         && data_lines(&text).next().is_some_and(|(_, h)| {
             let names = split_header(h).1;

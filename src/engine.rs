@@ -38,7 +38,8 @@ pub struct EngineSettings {
     pub backtest_folds: usize,
     /// When flagged observations form an event.
     pub events: EventRules,
-    /// The clock the models see the series on (`model.timezone`), None for UTC: an
+    /// The clock the models see the series on (`model.timezone`; None or UTC: the time axis
+    /// itself; see [`LocalGrid::over`]): an
     /// audience's daily cycle kept in local time moves by an hour in UTC when the clocks
     /// change. Observations, forecasts and everything stored stay in UTC.
     pub clock: Option<crate::timefmt::LocalClock>,
@@ -518,14 +519,12 @@ impl SeriesEngine {
         let offset = self.fit_values.len() - tail.len();
         // On a local clock the models see the tail on the clock's grid; indices into it
         // below are the grid's.
-        let clock = self.settings.clock.filter(|_| self.step < 86_400).map(|c| {
-            LocalGrid::new(
-                c,
-                self.start + offset as i64 * self.step,
-                self.step,
-                tail.len(),
-            )
-        });
+        let clock = LocalGrid::over(
+            self.settings.clock,
+            self.start + offset as i64 * self.step,
+            self.step,
+            tail.len(),
+        );
         let local_tail = clock.as_ref().map(|g| g.values(tail));
         let tail = local_tail.as_deref().unwrap_or(tail);
         let to_grid = |k: usize| clock.as_ref().map_or(k, |g| g.at(k));
@@ -579,15 +578,16 @@ impl SeriesEngine {
         // `horizon_steps` for what is reported).
         let replay = self.settings.replay_refit_every_secs;
         let steps = horizon.max(self.steps_covering(replay));
-        // The clock's steps that cover those.
-        let ahead: Vec<usize> = (1..=steps as i64)
-            .map(|i| {
-                clock
-                    .as_ref()
-                    .map_or(i as usize - 1, |g| g.ahead(through + i * self.step))
-            })
-            .collect();
-        let clock_steps = ahead.iter().max().map_or(steps, |m| m + 1);
+        // On a local clock: the clock's step of each of those, and how many cover them.
+        let ahead: Option<Vec<usize>> = clock.as_ref().map(|g| {
+            (1..=steps as i64)
+                .map(|i| g.ahead(through + i * self.step))
+                .collect()
+        });
+        let clock_steps = ahead
+            .as_ref()
+            .and_then(|a| a.iter().max())
+            .map_or(steps, |m| m + 1);
         let stale = self.selection.as_ref().is_none_or(|s| {
             through - s.at >= self.settings.select_every_secs || s.periods != *periods
         });
@@ -646,7 +646,7 @@ impl SeriesEngine {
                 .enumerate()
                 .map(|(i, &l)| {
                     let mut b = model::predict(fit.fitted.as_ref(), clock_steps, l, false)?;
-                    if clock.is_some() {
+                    if let Some(ahead) = &ahead {
                         let pick = |v: &[f64]| ahead.iter().map(|&j| v[j]).collect();
                         b = Prediction {
                             level: b.level,
@@ -849,7 +849,20 @@ pub struct LocalGrid {
 }
 
 impl LocalGrid {
-    pub fn new(clock: crate::timefmt::LocalClock, start: i64, step: i64, n: usize) -> Self {
+    /// The `n` steps from `start` on `clock`'s grid; None without a clock, on UTC's (the
+    /// time axis itself) and for steps of a day or more (a day is a day on any clock).
+    pub fn over(
+        clock: Option<crate::timefmt::LocalClock>,
+        start: i64,
+        step: i64,
+        n: usize,
+    ) -> Option<Self> {
+        clock
+            .filter(|c| !c.is_utc() && step < 86_400)
+            .map(|c| Self::new(c, start, step, n))
+    }
+
+    fn new(clock: crate::timefmt::LocalClock, start: i64, step: i64, n: usize) -> Self {
         let first = clock.to_local(start);
         let index: Vec<usize> = (0..n as i64)
             .map(|k| ((clock.to_local(start + k * step) - first).div_euclid(step)).max(0) as usize)

@@ -72,6 +72,11 @@ impl Regular {
     pub fn end(&self) -> i64 {
         self.ts(self.values.len().saturating_sub(1))
     }
+
+    /// The index of the grid time nearest `t` (at or after the start less half a step).
+    pub fn slot(&self, t: i64) -> usize {
+        ((t - self.start + self.step / 2).div_euclid(self.step)).max(0) as usize
+    }
 }
 
 /// Steps a feed is usually meant to have: a jittered feed's mean cadence within
@@ -179,18 +184,18 @@ pub fn regularize(points: &[Point], step: i64) -> Regular {
         first + offset
     };
     let n = ((last - first + step / 2).max(0) / step) as usize + 1;
-    let mut values = vec![f64::NAN; n];
-    for p in points {
-        let slot = ((p.ts - first + step / 2) / step) as usize;
-        if slot < n && p.value.is_finite() {
-            values[slot] = p.value;
-        }
-    }
-    Regular {
+    let mut grid = Regular {
         start: first,
         step,
-        values,
+        values: vec![f64::NAN; n],
+    };
+    for p in points {
+        let slot = grid.slot(p.ts);
+        if slot < n && p.value.is_finite() {
+            grid.values[slot] = p.value;
+        }
     }
+    grid
 }
 
 /// Fills NaN gaps by linear interpolation; leading/trailing gaps take the nearest value.

@@ -64,7 +64,7 @@ impl CsvSource {
                         self.report(&f, &t.bad_rows);
                         for r in t.rows {
                             let key = if long {
-                                SeriesKey::new(self.tag_columns.iter().cloned().zip(r.tags))
+                                self.key(r.tags)
                             } else {
                                 SeriesKey::new([(tag, stem)])
                             };
@@ -79,11 +79,15 @@ impl CsvSource {
                 .map_err(|e| err(e.to_string()))?;
             self.report(&self.path, &t.bad_rows);
             for r in t.rows {
-                let key = SeriesKey::new(self.tag_columns.iter().cloned().zip(r.tags));
-                series.entry(key).or_default().push(r.point);
+                series.entry(self.key(r.tags)).or_default().push(r.point);
             }
         }
         Ok(series)
+    }
+
+    /// The key of a long-format row with these values of the tag columns.
+    fn key(&self, tags: Vec<String>) -> SeriesKey {
+        SeriesKey::new(self.tag_columns.iter().cloned().zip(tags))
     }
 
     /// Logs what could not be read of `file` (a whole file, or rows left out of it), once
