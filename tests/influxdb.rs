@@ -295,6 +295,11 @@ fn credentials_read_and_write_and_never_reach_the_log() {
     for (name, secret) in [("right.log", PASSWORD), ("wrong.log", "n0t-the-pa55")] {
         let log = std::fs::read_to_string(tmp.path().join(name)).unwrap();
         assert!(log.contains("viewcast started"), "{name}: {log}");
+        // A log that is not a terminal is plain text.
+        assert!(
+            !log.contains('\x1b'),
+            "{name} holds terminal colour codes: {log}"
+        );
         assert!(!log.contains(secret), "{name} holds the password");
         assert!(
             !log.contains(&common::influx::enc(secret)),
