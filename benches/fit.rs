@@ -40,7 +40,12 @@ fn main() {
             |r: usize| -> Vec<f64> { data[r % data.len()].1.iter().map(|p| p.value).collect() };
         // ETS's season is the day: auto weighs it on hourly series with no weekly cycle.
         let week: &[usize] = &[24, 168];
-        for (name, periods) in [("mstl_ets", week), ("ets", &[24]), ("seasonal_naive", week)] {
+        for (name, periods) in [
+            ("mstl_ets", week),
+            ("ets", &[24]),
+            ("seasonal_ar", week),
+            ("seasonal_naive", week),
+        ] {
             let ms = median_ms(reps, |r| {
                 let y = values(r);
                 let t = Instant::now();
