@@ -382,19 +382,29 @@ pub fn choose<'s>(scores: &'s [Score], candidates: &[&str]) -> Option<&'s Score>
     if std::ptr::eq(best, default) || best.fold_mase.len() != default.fold_mase.len() {
         return Some(best);
     }
-    let r: Vec<f64> = best
-        .fold_mase
+    Some(if beats_beyond_noise(&best.fold_mase, &default.fold_mase) {
+        best
+    } else {
+        default
+    })
+}
+
+/// Whether the errors `a` beat the errors `b` (paired: the same folds or origins) by more than
+/// their noise: the mean of the log ratios a/b stays below zero by one standard error. With
+/// fewer than two pairs there is no noise to measure, and `b` stands.
+pub(crate) fn beats_beyond_noise(a: &[f64], b: &[f64]) -> bool {
+    let r: Vec<f64> = a
         .iter()
-        .zip(&default.fold_mase)
-        .map(|(b, d)| (b.max(1e-12) / d.max(1e-12)).ln())
+        .zip(b)
+        .map(|(a, b)| (a.max(1e-12) / b.max(1e-12)).ln())
         .collect();
     if r.len() < 2 {
-        return Some(default);
+        return false;
     }
     let n = r.len() as f64;
     let mean = r.iter().sum::<f64>() / n;
     let se = (r.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0) / n).sqrt();
-    Some(if mean + se < 0.0 { best } else { default })
+    mean + se < 0.0
 }
 
 /// The score of `candidates` with the lowest finite median MASE.

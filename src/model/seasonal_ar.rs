@@ -171,39 +171,29 @@ fn cycle_errors(y: &[f64], m: usize, theta: f64) -> Vec<f64> {
 }
 
 /// The smoothing weight: the θ of [`THETAS`] with the least error over the history's
-/// cycles, when it beats θ = 0 by more than one standard error of the per-cycle log ratio;
-/// otherwise 0 (the plain model).
+/// cycles, when it beats θ = 0 by more than the noise of those cycles
+/// ([`super::backtest::beats_beyond_noise`]); otherwise 0, the plain model.
 fn fit_theta(y: &[f64], m: usize) -> f64 {
     let plain = cycle_errors(y, m, 0.0);
     if plain.len() < 2 {
         return 0.0;
     }
-    let Some((theta, errors)) = THETAS[1..]
+    THETAS[1..]
         .iter()
-        .map(|&th| (th, cycle_errors(y, m, th)))
-        .min_by(|a, b| a.1.iter().sum::<f64>().total_cmp(&b.1.iter().sum::<f64>()))
-    else {
-        return 0.0;
-    };
-    let ratios: Vec<f64> = errors
-        .iter()
-        .zip(&plain)
-        .map(|(e, p)| (e.max(1e-12) / p.max(1e-12)).ln())
-        .collect();
-    let n = ratios.len() as f64;
-    let mean = ratios.iter().sum::<f64>() / n;
-    let se = (ratios.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / (n - 1.0) / n).sqrt();
-    if mean + se < 0.0 {
-        theta
-    } else {
-        0.0
-    }
+        .map(|&theta| {
+            let errors = cycle_errors(y, m, theta);
+            (errors.iter().sum::<f64>(), theta, errors)
+        })
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+        .filter(|(_, _, errors)| super::backtest::beats_beyond_noise(errors, &plain))
+        .map_or(0.0, |(_, theta, _)| theta)
 }
 
 struct FittedSeasonalAr {
-    /// The last cycle.
+    /// The next cycle before the gap's share: the last cycle, or the smoothed profile at its
+    /// level.
     last: Vec<f64>,
-    /// The latest observation less its value a cycle earlier.
+    /// How far the latest observation ran from its value in that profile.
     gap: f64,
     phi: f64,
     sigma: f64,
