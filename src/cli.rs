@@ -108,14 +108,8 @@ pub enum Command {
         /// seasonal_naive, naive).
         #[arg(long, default_value = "auto")]
         model: String,
-        /// Seasonal periods in steps, e.g. 24,168 (default: inferred from the time step).
-        #[arg(long, value_delimiter = ',')]
-        period: Option<Vec<usize>>,
-        /// The clock to model the series on (an IANA name such as Europe/London), as
-        /// `model.timezone` in the config: a daily cycle kept in local time then stays put
-        /// when the clocks change. Times are read and written as the input writes them.
-        #[arg(long)]
-        timezone: Option<LocalClock>,
+        #[command(flatten)]
+        seasons: Seasons,
         /// History each fit uses, e.g. 112d (at least six cycles of the longest period).
         #[arg(long, default_value = "112d")]
         window: String,
@@ -131,14 +125,8 @@ pub enum Command {
         /// Number of origins (the last `folds` × `horizon` points are forecast).
         #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
         folds: u32,
-        /// Seasonal periods in steps, e.g. 24,168 (default: inferred from the time step).
-        #[arg(long, value_delimiter = ',')]
-        period: Option<Vec<usize>>,
-        /// The clock to model the series on (an IANA name such as Europe/London), as
-        /// `model.timezone` in the config: a daily cycle kept in local time then stays put
-        /// when the clocks change. Times are read and written as the input writes them.
-        #[arg(long)]
-        timezone: Option<LocalClock>,
+        #[command(flatten)]
+        seasons: Seasons,
         /// A table for people, or JSON with each model's per-fold MASE and auto's candidates.
         #[arg(long, value_enum, default_value = "table")]
         format: ReportFormat,
@@ -154,14 +142,8 @@ pub enum Command {
         /// auto, or a model name (as for `forecast`).
         #[arg(long, default_value = "auto")]
         model: String,
-        /// Seasonal periods in steps, e.g. 24,168 (default: inferred from the time step).
-        #[arg(long, value_delimiter = ',')]
-        period: Option<Vec<usize>>,
-        /// The clock to model the series on (an IANA name such as Europe/London), as
-        /// `model.timezone` in the config: a daily cycle kept in local time then stays put
-        /// when the clocks change. Times are read and written as the input writes them.
-        #[arg(long)]
-        timezone: Option<LocalClock>,
+        #[command(flatten)]
+        seasons: Seasons,
         /// Detectors to combine (the highest score wins): interval, residual, level_shift,
         /// frozen, missing. Default: residual, level_shift, frozen (cross_channel needs
         /// several series and runs only in the daemon).
@@ -171,6 +153,19 @@ pub enum Command {
         #[arg(long)]
         explain: bool,
     },
+}
+
+/// How `forecast`, `backtest` and `detect` see a series' seasons.
+#[derive(Debug, clap::Args)]
+pub struct Seasons {
+    /// Seasonal periods in steps, e.g. 24,168 (default: inferred from the time step).
+    #[arg(long, value_delimiter = ',')]
+    period: Option<Vec<usize>>,
+    /// The clock to model the series on (an IANA name such as Europe/London), as
+    /// `model.timezone` in the config: a daily cycle kept in local time then stays put
+    /// when the clocks change. Times are read and written as the input writes them.
+    #[arg(long)]
+    timezone: Option<LocalClock>,
 }
 
 /// An error with its exit code: 2 for bad usage, config or input; 1 for anything else.
@@ -224,8 +219,7 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
             horizon,
             level,
             model,
-            period,
-            timezone,
+            seasons: Seasons { period, timezone },
             window,
         } => forecast(
             &input,
@@ -240,8 +234,7 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
             input,
             output,
             model,
-            period,
-            timezone,
+            seasons: Seasons { period, timezone },
             detectors,
             explain,
         } => detect(
@@ -251,8 +244,7 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
             input,
             horizon,
             folds,
-            period,
-            timezone,
+            seasons: Seasons { period, timezone },
             format,
         } => backtest_cmd(
             &input,

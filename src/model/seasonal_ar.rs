@@ -95,8 +95,6 @@ struct Profile {
     /// How far each observation from the second cycle on ran from the profile (shifted to
     /// the level of the cycle before it) as it stood one step earlier.
     gaps: Vec<f64>,
-    /// Length of the history run so far.
-    n: usize,
 }
 
 impl Profile {
@@ -111,7 +109,6 @@ impl Profile {
             s_sum: sum,
             y_sum: sum,
             gaps: Vec::with_capacity(y.len() - m),
-            n: m,
         };
         for t in m..y.len() {
             let phase = t % m;
@@ -120,7 +117,6 @@ impl Profile {
             p.s[phase] += (1.0 - theta) * (y[t] - old);
             p.s_sum += p.s[phase] - old;
             p.y_sum += y[t] - y[t - m];
-            p.n = t + 1;
             at_origin(&p, t);
         }
         p
@@ -132,7 +128,9 @@ impl Profile {
 
     /// The profile at the level of the last cycle, for the `k`-th step after the history.
     fn ahead(&self, k: usize) -> f64 {
-        self.s[(self.n + k) % self.s.len()] + self.shift()
+        // The history run so far is the first cycle and one step per gap.
+        let n = self.s.len() + self.gaps.len();
+        self.s[(n + k) % self.s.len()] + self.shift()
     }
 
     /// [`Profile::ahead`] for one cycle, index 0 the next step.

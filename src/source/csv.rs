@@ -131,19 +131,19 @@ impl Source for CsvSource {
         let mut out = Vec::new();
         for (key, mut points) in all {
             points.sort_by_key(|p| p.ts);
-            let later = points.iter().filter(|p| p.ts > now).count();
+            let due = points.partition_point(|p| p.ts <= now);
+            let later = points.len() - due;
             if later == 0 {
                 early.remove(&key);
             } else if early.insert(key.clone(), later) != Some(later) {
-                let first = points.iter().find(|p| p.ts > now).map_or(now, |p| p.ts);
                 tracing::warn!(
                     series = %key,
                     rows = later,
-                    first = %crate::clock::rfc3339(first),
+                    first = %crate::clock::rfc3339(points[due].ts),
                     "CSV source: rows dated after now are left out until their time comes"
                 );
             }
-            points.retain(|p| p.ts <= now);
+            points.truncate(due);
             let ts: Vec<i64> = points.iter().map(|p| p.ts).collect();
             let Some(step) = infer_step(&ts) else {
                 continue;
