@@ -1006,11 +1006,11 @@ fn backtest_cmd(
             );
             for s in &scores {
                 println!(
-                    "{:<16}{:>14}{:>10.3}{:>10.3}{:>10.3}{:>12.1}",
+                    "{:<16}{:>14}{:>10}{:>10}{:>10.3}{:>12.1}",
                     s.model,
                     list(&s.periods),
-                    s.mase,
-                    s.rmae,
+                    error_cell(s.mase),
+                    error_cell(s.rmae),
                     s.coverage,
                     s.fit_ms
                 );
@@ -1034,6 +1034,19 @@ fn backtest_cmd(
         }
     }
     Ok(())
+}
+
+/// A relative error for the backtest table, in its 10-character column: three decimals, or
+/// in scientific notation when that would not fit (a model far off a series the seasonal
+/// naive forecast predicts almost exactly scores in the millions), `-` when undefined.
+fn error_cell(v: f64) -> String {
+    if !v.is_finite() {
+        "-".into()
+    } else if v.abs() < 1e5 {
+        format!("{v:.3}")
+    } else {
+        format!("{v:.2e}")
+    }
 }
 
 /// Periods as `24,168` (`-` for none).

@@ -506,7 +506,7 @@ pub fn confirm_periods(y: &[f64], periods: &[usize]) -> Vec<usize> {
     if y.iter().any(|v| !v.is_finite()) || y.len() <= longest {
         return periods.to_vec();
     }
-    let z = log_if_positive(y);
+    let z = clip_far_outliers(&log_if_positive(y));
     // Centred moving average of length `longest` (a 2×L average when L is even, so it is
     // centred on a point); `d` is the detrended stretch, from index `first`.
     let mut sums = Vec::with_capacity(z.len() + 1);
@@ -564,6 +564,21 @@ pub fn confirm_periods(y: &[f64], periods: &[usize]) -> Vec<usize> {
         }
     }
     kept
+}
+
+/// `z` with values far outside its bulk pulled in to the edge of what is plausible: more than
+/// twice the width of its 5–95% range beyond that range. The period test weighs squared
+/// deviations, so one glitch (a counter read as 10^15 in a series of tens) outweighed every
+/// cycle and the day went unconfirmed; clipped, it counts as one large value among many.
+/// Real peaks stay well inside: a daily swing of 10x in traffic is 2.3 on the log scale,
+/// about the width of the range itself.
+fn clip_far_outliers(z: &[f64]) -> Vec<f64> {
+    let mut sorted = z.to_vec();
+    sorted.sort_unstable_by(f64::total_cmp);
+    let at = |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize];
+    let (lo, hi) = (at(0.05), at(0.95));
+    let reach = 2.0 * (hi - lo);
+    z.iter().map(|v| v.clamp(lo - reach, hi + reach)).collect()
 }
 
 /// `y` on the log scale when every value is positive (changes of level and seasonal swings
@@ -905,6 +920,24 @@ mod tests {
         let mut holed = both.clone();
         holed[5] = f64::NAN;
         assert_eq!(confirm_periods(&holed, &[24, 168]), vec![24, 168]);
+    }
+
+    /// One glitch (a counter read as 10^15) among a month of a noisy daily cycle: the day is
+    /// still confirmed. The test weighs squared deviations, and the glitch alone outweighed
+    /// every cycle: no period was kept, and the forecast was a flat line whose 95% interval
+    /// reached 5·10^13.
+    #[test]
+    fn one_glitch_does_not_hide_the_daily_cycle() {
+        let day = |i: usize| ((i % 24) as f64 / 24.0 * std::f64::consts::TAU).sin();
+        for base in [0.0, 100.0] {
+            let mut y: Vec<f64> = (0..24 * 30)
+                .map(|i| base + 50.0 * day(i) + 5.0 * noise(i))
+                .collect();
+            y[500] = 1e15;
+            assert_eq!(confirm_periods(&y, &[24]), vec![24], "base {base}");
+            y[501] = -1e15;
+            assert_eq!(confirm_periods(&y, &[24]), vec![24], "base {base}");
+        }
     }
 
     /// Only a dropped period that a kept one divides is left to the backtest: the week of a

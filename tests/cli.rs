@@ -615,6 +615,23 @@ fn degenerate_series_forecast_without_panicking() {
             );
         }
     }
+    // A constant is backtested like any series (its MASE had no scale: every score was NaN,
+    // and the forecast said the history was too short for a fold).
+    let f = write_series(dir.path(), "flat.csv", vec![Some(5.0); 24 * 30], 1);
+    let (_, stderr) = forecast_rows(dir.path(), &f, 24);
+    assert!(stderr.contains("backtest MASE 0.000"), "{stderr}");
+    // One glitch, a counter read as 10^15, in a month of a daily cycle: the day is still
+    // found and forecast, within bounds of the cycle's size (it was a flat line whose upper
+    // bound reached 5·10^13).
+    let glitch = (0..24 * 30).map(|i| Some(if i == 500 { 1e15 } else { seasonal(i) }));
+    let f = write_series(dir.path(), "glitch.csv", glitch, 1);
+    let (r, stderr) = forecast_rows(dir.path(), &f, 24);
+    assert!(stderr.contains("periods 24"), "{stderr}");
+    for (i, row) in r.iter().enumerate() {
+        let [yhat, upper] = [1, 3].map(|c| row[c].parse::<f64>().unwrap());
+        assert!((yhat - seasonal(24 * 30 + i)).abs() < 100.0, "{row:?}");
+        assert!(upper < 2000.0, "{row:?}");
+    }
     // Gaps: a missing day in the middle still gives an hourly grid after the last point.
     let mut vals: Vec<(usize, f64)> = (0..24 * 15).map(|i| (i, seasonal(i))).collect();
     vals.retain(|(i, _)| !(100..124).contains(i));

@@ -45,13 +45,20 @@ pub fn min_train(periods: &[usize]) -> usize {
     (2 * periods.iter().max().copied().unwrap_or(1)).max(8)
 }
 
-/// Mean |y_t − y_{t−m}| over the series: the scale of MASE.
+/// Mean |y_t − y_{t−m}| over the series: the scale of MASE. A series the seasonal naive
+/// forecast repeats exactly (a constant, a fixed schedule) has none: its errors are then
+/// measured against a billionth of its mean magnitude (or the least positive number, for a
+/// series of zeros), so that an exact forecast scores 0 and any other a large MASE. Divided by
+/// zero, every model scored NaN or infinity, `auto` had nothing to choose from, and the
+/// forecast went uncalibrated with a note that the history was too short.
 fn naive_scale(y: &[f64], m: usize) -> f64 {
     let m = m.max(1);
     if y.len() <= m {
         return f64::NAN;
     }
-    (m..y.len()).map(|t| (y[t] - y[t - m]).abs()).sum::<f64>() / (y.len() - m) as f64
+    let scale = (m..y.len()).map(|t| (y[t] - y[t - m]).abs()).sum::<f64>() / (y.len() - m) as f64;
+    let magnitude = y.iter().map(|v| v.abs()).sum::<f64>() / y.len() as f64;
+    scale.max(1e-9 * magnitude).max(f64::MIN_POSITIVE)
 }
 
 fn mean_of(a: &Prediction, b: &Prediction) -> Prediction {
@@ -599,6 +606,29 @@ mod tests {
         assert_eq!(calls.last(), Some(&(6, 6)));
         assert_eq!(naive.scores.len(), 168);
         assert!(naive.scores.iter().all(|per_fold| per_fold.len() == 3));
+    }
+
+    /// A series the seasonal naive forecast repeats exactly (a constant, a fixed daily
+    /// schedule, zeros) has no MASE scale: the models that repeat it exactly score 0, the
+    /// others a finite error, and `auto` has a model to choose (every score was NaN or
+    /// infinite, and the forecast went uncalibrated).
+    #[test]
+    fn a_series_repeated_exactly_still_scores_and_chooses() {
+        let schedule: Vec<f64> = (0..24 * 20).map(|i| (i % 24) as f64).collect();
+        for y in [schedule, vec![5.0; 24 * 20], vec![0.0; 24 * 20]] {
+            let s = evaluate(
+                History::plain(&y, &[24]),
+                24,
+                Folds::last(3),
+                &["seasonal_naive", "naive"],
+                true,
+                &mut |_, _| {},
+            );
+            assert!(s.iter().all(|x| x.mase.is_finite()), "{s:?}");
+            let exact = s.iter().find(|x| x.model == "seasonal_naive").unwrap();
+            assert_eq!(exact.mase, 0.0);
+            assert!(choose(&s, &["seasonal_naive", "naive"]).is_some());
+        }
     }
 
     /// A day-only hourly series that climbs steadily: ETS's trend follows it where MSTL's
