@@ -572,7 +572,7 @@ pub fn confirm_periods(y: &[f64], periods: &[usize]) -> Vec<usize> {
 /// cycle and the day went unconfirmed; clipped, it counts as one large value among many.
 /// Real peaks stay well inside: a daily swing of 10x in traffic is 2.3 on the log scale,
 /// about the width of the range itself.
-fn clip_far_outliers(z: &[f64]) -> Vec<f64> {
+pub fn clip_far_outliers(z: &[f64]) -> Vec<f64> {
     let mut sorted = z.to_vec();
     sorted.sort_unstable_by(f64::total_cmp);
     let at = |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize];
