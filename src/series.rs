@@ -567,18 +567,31 @@ pub fn confirm_periods(y: &[f64], periods: &[usize]) -> Vec<usize> {
 }
 
 /// `z` with values far outside its bulk pulled in to the edge of what is plausible: more than
-/// twice the width of its 5–95% range beyond that range. The period test weighs squared
+/// twice the width of its 1–99% range beyond that range. The period test weighs squared
 /// deviations, so one glitch (a counter read as 10^15 in a series of tens) outweighed every
 /// cycle and the day went unconfirmed; clipped, it counts as one large value among many.
 /// Real peaks stay well inside: a daily swing of 10x in traffic is 2.3 on the log scale,
-/// about the width of the range itself.
+/// less than the width of the range itself. The 1% tails leave a channel on air one hour a
+/// day (zero the rest) its hours of audience; a series whose range is a single value (more
+/// than 98% of it the same) is left alone, as are values that are not finite and a series
+/// with fewer than two finite values.
 pub fn clip_far_outliers(z: &[f64]) -> Vec<f64> {
-    let mut sorted = z.to_vec();
+    let mut sorted: Vec<f64> = z.iter().copied().filter(|v| v.is_finite()).collect();
+    if sorted.len() < 2 {
+        return z.to_vec();
+    }
     sorted.sort_unstable_by(f64::total_cmp);
     let at = |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize];
-    let (lo, hi) = (at(0.05), at(0.95));
+    let (lo, hi) = (at(0.01), at(0.99));
     let reach = 2.0 * (hi - lo);
-    z.iter().map(|v| v.clamp(lo - reach, hi + reach)).collect()
+    let (min, max) = (lo - reach, hi + reach);
+    // An overflowing range (values near ±f64::MAX) leaves the series alone too.
+    if lo == hi || !(min.is_finite() && max.is_finite()) {
+        return z.to_vec();
+    }
+    z.iter()
+        .map(|&v| if v.is_finite() { v.clamp(min, max) } else { v })
+        .collect()
 }
 
 /// `y` on the log scale when every value is positive (changes of level and seasonal swings
@@ -920,6 +933,42 @@ mod tests {
         let mut holed = both.clone();
         holed[5] = f64::NAN;
         assert_eq!(confirm_periods(&holed, &[24, 168]), vec![24, 168]);
+    }
+
+    /// Empty, one value, non-finite values and values near f64::MAX: nothing to clip by, and
+    /// no panic (f64::clamp panics on NaN bounds).
+    #[test]
+    fn clipping_far_outliers_takes_any_input() {
+        assert!(clip_far_outliers(&[]).is_empty());
+        assert_eq!(clip_far_outliers(&[3.0]), vec![3.0]);
+        let odd = [f64::NAN, f64::INFINITY, 1.0, 2.0, f64::NEG_INFINITY];
+        let out = clip_far_outliers(&odd);
+        assert!(out[0].is_nan() && out[1] == f64::INFINITY && out[4] == f64::NEG_INFINITY);
+        assert_eq!(&out[2..4], &[1.0, 2.0]);
+        let huge = [f64::MAX, -f64::MAX, 0.0, 1.0];
+        assert_eq!(clip_far_outliers(&huge), huge.to_vec());
+        let mut y = vec![1.0; 100];
+        y[7] = 1e9;
+        assert_eq!(clip_far_outliers(&y), y, "no range to judge by");
+    }
+
+    /// A channel on air one hour a day, zero the rest: its hours of audience are not taken
+    /// for outliers (a 5–95% range is all zeros), and the day is kept, glitch or not.
+    #[test]
+    fn a_channel_on_air_one_hour_a_day_keeps_its_day() {
+        let mut y: Vec<f64> = (0..24 * 30)
+            .map(|i| {
+                if i % 24 == 20 {
+                    5000.0 + 100.0 * noise(i)
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        assert_eq!(clip_far_outliers(&y), y);
+        assert_eq!(confirm_periods(&y, &[24]), vec![24]);
+        y[300] = 1e12;
+        assert_eq!(confirm_periods(&y, &[24]), vec![24]);
     }
 
     /// One glitch (a counter read as 10^15) among a month of a noisy daily cycle: the day is

@@ -632,6 +632,13 @@ fn degenerate_series_forecast_without_panicking() {
         assert!((yhat - seasonal(24 * 30 + i)).abs() < 100.0, "{row:?}");
         assert!(upper < 2000.0, "{row:?}");
     }
+    // A channel on air one hour a day, zero the rest: the day is its period (for a while
+    // its hours were taken for outliers, and it was forecast with none).
+    let sparse = (0..24 * 30).map(|i| Some(if i % 24 == 20 { seasonal(i) } else { 0.0 }));
+    let f = write_series(dir.path(), "sparse.csv", sparse, 1);
+    let (r, stderr) = forecast_rows(dir.path(), &f, 24);
+    assert!(stderr.contains("periods 24"), "{stderr}");
+    assert!(r[20][1].parse::<f64>().unwrap() > 500.0, "{:?}", r[20]);
     // Gaps: a missing day in the middle still gives an hourly grid after the last point.
     let mut vals: Vec<(usize, f64)> = (0..24 * 15).map(|i| (i, seasonal(i))).collect();
     vals.retain(|(i, _)| !(100..124).contains(i));
