@@ -804,7 +804,7 @@ fn select(
     let factors = settings
         .levels
         .iter()
-        .map(|&l| backtest::Calibration::from_scores(&best.scores, l))
+        .map(|&l| backtest::Calibration::from_scores(&best.scores, &best.far_off, l))
         .collect();
     Some(Selection {
         periods: periods.to_vec(),

@@ -28,6 +28,9 @@ pub struct Score {
     /// |error| / σ-equivalent of the interval (half-width at 95% / z₉₅), by horizon step
     /// (index 0 = one step ahead), one per fold.
     pub scores: Vec<Vec<f64>>,
+    /// Whether the outcome behind each of `scores` lies far outside the series' range (a
+    /// glitch: see [`crate::series::clip_far_outliers`]).
+    pub far_off: Vec<Vec<bool>>,
 }
 
 /// The folds that fit in `n` points: origins `n - k·horizon` for k = folds..1, each leaving
@@ -91,6 +94,7 @@ struct Acc {
     total: usize,
     ms: f64,
     scores: Vec<Vec<f64>>,
+    far_off: Vec<Vec<bool>>,
     failed: bool,
 }
 
@@ -269,6 +273,11 @@ pub fn evaluate(
         .filter(|&o| !levels.lasting_change_within(o, horizon, shortest))
         .collect();
     let z95 = z_for_level(95.0);
+    let far_off: Vec<bool> = {
+        let z = crate::series::log_if_positive(actual);
+        let clipped = crate::series::clip_far_outliers(&z);
+        z.iter().zip(&clipped).map(|(a, b)| a != b).collect()
+    };
     let mut naive_mae = Vec::new();
     // One accumulator per (period set, model).
     let runs: Vec<(usize, &'static str)> = (0..variants.len())
@@ -278,6 +287,7 @@ pub fn evaluate(
         .iter()
         .map(|_| Acc {
             scores: vec![Vec::new(); horizon],
+            far_off: vec![Vec::new(); horizon],
             ..Acc::default()
         })
         .collect();
@@ -343,6 +353,7 @@ pub fn evaluate(
                 let half = ((pred.upper[h] - pred.lower[h]) / 2.0)
                     .max(1e-9 * pred.point[h].abs().max(1.0));
                 acc.scores[h].push((actual - pred.point[h]).abs() / (half / z95));
+                acc.far_off[h].push(far_off[o + h]);
             }
             fold_preds.insert((name, periods_used(name, periods)), pred);
         }
@@ -360,6 +371,7 @@ pub fn evaluate(
             coverage: acc.inside as f64 / acc.total.max(1) as f64,
             fit_ms: acc.ms / os.len() as f64,
             scores: acc.scores,
+            far_off: acc.far_off,
         })
         .collect()
 }
@@ -442,7 +454,10 @@ pub fn lowest_mase<'s>(scores: &'s [Score], candidates: &[&str]) -> Option<&'s S
 /// stable quantile, not a bucket's handful): 0.947 over the same weeks, with the same mean
 /// interval score (width plus 40× the misses, 0.899 pooled against 0.901). A fold that
 /// straddles a lasting change of level is not among them (see [`evaluate`]): it would make
-/// every interval of the series several times wider for weeks.
+/// every interval of the series several times wider for weeks. Nor are outcomes far outside
+/// the series' range (a glitch) counted in how hard their fold was: a fold of seven daily
+/// outcomes has its maximum for its 95% quantile, and one day read as 0 made every interval
+/// of a daily series 13 to 20 times too wide for six weeks.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Calibration {
     /// Steps per bucket.
@@ -480,7 +495,7 @@ const MAX_BUCKETS: usize = 8;
 
 impl Calibration {
     /// None when there are too few scores (fewer than 20) to say anything.
-    pub fn from_scores(by_step: &[Vec<f64>], level: f64) -> Option<Self> {
+    pub fn from_scores(by_step: &[Vec<f64>], far_off: &[Vec<bool>], level: f64) -> Option<Self> {
         let total: usize = by_step.iter().map(Vec::len).sum();
         // Enough outcomes per bucket that the quantile is not the sample's maximum twice over.
         let tail = (1.0 - level / 100.0).max(1e-3);
@@ -497,9 +512,15 @@ impl Calibration {
         // How much harder than the pooled outcomes the hardest fold was, over the whole
         // horizon (a fold's every step: enough outcomes for a stable quantile).
         let all: Vec<f64> = by_step.iter().flatten().copied().collect();
+        let far = |h: usize, k: usize| far_off.get(h).and_then(|e| e.get(k)) == Some(&true);
         let hardest = (0..folds)
             .map(|k| {
-                let fold: Vec<f64> = by_step.iter().filter_map(|v| v.get(k).copied()).collect();
+                let fold: Vec<f64> = by_step
+                    .iter()
+                    .enumerate()
+                    .filter(|(h, _)| !far(*h, k))
+                    .filter_map(|(_, v)| v.get(k).copied())
+                    .collect();
                 conformal_factor(&fold, level)
             })
             .fold(0.0, f64::max);
@@ -699,7 +720,7 @@ mod tests {
         // Three calm weeks and one with errors twice as large: pooled, the calm weeks outvote
         // the stormy one; the interval must cover the stormy week at its level too.
         let by_step = gaussian_scores(336, 4, |_, k| if k == 3 { 2.0 } else { 1.0 });
-        let c = Calibration::from_scores(&by_step, 95.0).unwrap();
+        let c = Calibration::from_scores(&by_step, &[], 95.0).unwrap();
         for (b, f) in c.factors.iter().enumerate() {
             let stormy: Vec<f64> = by_step
                 .iter()
@@ -719,6 +740,62 @@ mod tests {
         }
     }
 
+    /// A glitch (a day read as 0 in a daily series of about 1000, or as 10^6) in a backtest
+    /// fold of seven days was that fold's 95% quantile (a quantile of seven is their maximum),
+    /// so the hardest fold was the glitch: every interval of the series came out 13 to 20
+    /// times too wide for as long as the glitch stayed in the backtest (six weeks of daily
+    /// data). Outcomes far outside the series' range no longer count towards how hard a fold
+    /// was; they still count in the pooled quantile, where one in 42 is above 95%.
+    #[test]
+    fn a_glitch_in_a_fold_does_not_widen_every_interval() {
+        let clean: Vec<f64> = (0..400)
+            .map(|i| {
+                let weekend = if i % 7 >= 5 { 200.0 } else { 0.0 };
+                let u = (i * 7919 % 997) as f64 / 997.0 + 0.0005;
+                1000.0 + weekend + 30.0 * crate::model::normal_quantile(u)
+            })
+            .collect();
+        // As `series::prepare` hands it over: fitted on the series with the glitch taken
+        // out as a one-off event, scored against what was observed.
+        let scores = |observed: &[f64]| {
+            let history = History {
+                y: &clean,
+                observed,
+                periods: &[7],
+                unconfirmed: &[],
+            };
+            let mut s = evaluate(
+                history,
+                7,
+                Folds::last(6),
+                &["mstl_ets"],
+                true,
+                &mut |_, _| {},
+            );
+            s.remove(0)
+        };
+        let factor = |s: &Score, far_off: &[Vec<bool>]| {
+            Calibration::from_scores(&s.scores, far_off, 95.0)
+                .unwrap()
+                .factor(0)
+        };
+        let base = factor(&scores(&clean), &[]);
+        for glitch in [0.0, 1e6] {
+            let mut y = clean.clone();
+            y[390] = glitch;
+            let s = scores(&y);
+            assert!(s.far_off.iter().flatten().filter(|f| **f).count() == 1);
+            let f = factor(&s, &s.far_off);
+            assert!(
+                f < 1.5 * base,
+                "glitch {glitch}: factor {f} against {base} without it"
+            );
+            // Unmarked, it widens every interval (what the mark prevents).
+            let unmarked = factor(&s, &[]);
+            assert!(unmarked > 3.0 * base, "{unmarked} against {base}");
+        }
+    }
+
     #[test]
     fn a_fold_straddling_a_lasting_change_is_left_out_and_a_holiday_is_not() {
         // 8 weeks; the folds are the last three weeks. The series loses 40% for good 190 h
@@ -727,8 +804,8 @@ mod tests {
         let shift_at = n - 190;
         let shifted = traffic(8, |i| if i >= shift_at { 0.6 } else { 1.0 });
         assert_eq!(folds_used(&shifted), 2, "the straddling fold is left out");
-        let c =
-            Calibration::from_scores(&last_three_weeks(&shifted, "mstl_ets").scores, 95.0).unwrap();
+        let s = last_three_weeks(&shifted, "mstl_ets");
+        let c = Calibration::from_scores(&s.scores, &s.far_off, 95.0).unwrap();
         assert!(
             c.factors.iter().all(|f| *f < 3.0),
             "no bucket is widened by the change: {c:?}"
@@ -770,13 +847,13 @@ mod tests {
     #[test]
     fn calibration_is_one_for_gaussian_scores_and_follows_the_horizon() {
         // Scores that are |N(0,1)|: the 95% interval needs (nearly) no change.
-        let c = Calibration::from_scores(&gaussian_scores(336, 4, |_, _| 1.0), 95.0).unwrap();
+        let c = Calibration::from_scores(&gaussian_scores(336, 4, |_, _| 1.0), &[], 95.0).unwrap();
         assert!(c.factors.iter().all(|f| (f - 1.0).abs() < 0.12), "{c:?}");
-        assert!(Calibration::from_scores(&gaussian_scores(5, 1, |_, _| 1.0), 95.0).is_none());
+        assert!(Calibration::from_scores(&gaussian_scores(5, 1, |_, _| 1.0), &[], 95.0).is_none());
 
         // Errors twice what the model claims in the second half of the horizon only.
         let by_step = gaussian_scores(336, 4, |h, _| if h < 168 { 1.0 } else { 2.0 });
-        let c = Calibration::from_scores(&by_step, 95.0).unwrap();
+        let c = Calibration::from_scores(&by_step, &[], 95.0).unwrap();
         assert!(
             (2..=4).contains(&c.factors.len()),
             "{c:?}: more than one bucket, at most one per fold"
@@ -792,13 +869,15 @@ mod tests {
         // whose other days were as claimed: one bucket for the whole horizon, so the calm
         // day does not narrow the interval of the next first day on its own.
         let one = gaussian_scores(336, 1, |h, _| if h < 48 { 0.25 } else { 1.0 });
-        let c = Calibration::from_scores(&one, 95.0).unwrap();
+        let c = Calibration::from_scores(&one, &[], 95.0).unwrap();
         assert_eq!(c.factors.len(), 1, "{c:?}");
         assert!(c.factor(0) > 0.8, "{c:?}");
         // Far too wide intervals are narrowed, but never below half.
         let tiny: Vec<Vec<f64>> = vec![vec![0.01; 100]];
         assert_eq!(
-            Calibration::from_scores(&tiny, 95.0).unwrap().factor(0),
+            Calibration::from_scores(&tiny, &[], 95.0)
+                .unwrap()
+                .factor(0),
             MIN_FACTOR
         );
     }
@@ -813,6 +892,7 @@ mod tests {
             coverage: 0.95,
             fit_ms: 1.0,
             scores: Vec::new(),
+            far_off: Vec::new(),
         }
     }
 
