@@ -94,25 +94,46 @@ fn sigma_floor(sigma: f64, scale_hint: f64) -> f64 {
     sigma.max(1e-6 * scale_hint.abs().max(1e-9))
 }
 
-/// The resolution of a series: the smallest non-zero change between consecutive values seen
-/// (1 for counts, 0.0001 for a rate quoted to four decimals, tiny for continuous data). A
-/// difference of a unit or two of it is never an anomaly, however quiet the series.
+/// The resolution of a series: the smallest non-zero difference between its values (1 for
+/// counts, 0.0001 for a rate quoted to four decimals, tiny for continuous data). A difference
+/// of a unit or two of it is never an anomaly, however quiet the series. Judged between
+/// consecutive values alone, a channel on air one hour a day (zero the rest) had a
+/// "resolution" of its whole audience, and a show that did not air was not an anomaly; so the
+/// first [`Resolution::SAMPLE`] distinct values are kept, sorted, and each new one is also
+/// compared with its neighbours among them.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Resolution {
     last: Option<f64>,
     quantum: Option<f64>,
+    sample: Vec<f64>,
 }
 
 impl Resolution {
+    /// Distinct values kept to compare new ones with (1 KiB).
+    const SAMPLE: usize = 128;
+
     pub(crate) fn observe(&mut self, value: f64) {
         if !value.is_finite() {
             return;
         }
         if let Some(last) = self.last.replace(value) {
-            let d = (value - last).abs();
-            if d > 0.0 && self.quantum.is_none_or(|q| d < q) {
-                self.quantum = Some(d);
+            self.narrow((value - last).abs());
+        }
+        if let Err(at) = self.sample.binary_search_by(|v| v.total_cmp(&value)) {
+            let below = at.checked_sub(1).map(|i| value - self.sample[i]);
+            let above = self.sample.get(at).map(|v| v - value);
+            for d in below.into_iter().chain(above) {
+                self.narrow(d);
             }
+            if self.sample.len() < Self::SAMPLE {
+                self.sample.insert(at, value);
+            }
+        }
+    }
+
+    fn narrow(&mut self, d: f64) {
+        if d > 0.0 && self.quantum.is_none_or(|q| d < q) {
+            self.quantum = Some(d);
         }
     }
 
@@ -157,8 +178,13 @@ const LEVEL_ALPHA: f64 = 0.5;
 
 /// Residuals kept per time of day: four weeks of each hour (of daily steps).
 const PHASE_WINDOW: usize = 28;
-/// Residuals a time of day needs before its own spread counts: two weeks' worth.
-const MIN_PHASE_RESIDUALS: usize = 14;
+/// Residuals a time of day needs before its own spread counts.
+const MIN_PHASE_RESIDUALS: usize = 3;
+/// Residuals a time of day takes as they come, before its window holds clamped ones only:
+/// two weeks' worth. Clamped at the whole series' limit from the start, the hour a channel
+/// on air one hour a day shows its audience learnt its spread from residuals cut to the
+/// spread of its silent hours, and its ordinary day-to-day changes were flagged for two weeks.
+const RAW_PHASE_RESIDUALS: usize = 14;
 
 /// The time-of-day slots of a series with this step (24 for hourly data), when the step
 /// divides a day into at most 288 (5-minute data); None for daily or coarser, or odd steps.
@@ -247,7 +273,12 @@ impl Detector for ResidualDetector {
         // A time of day learns its spread from every residual, clamped at the limit: one
         // that is always wide would otherwise keep out the very residuals that show it.
         if let Some(k) = slot {
-            self.phases[k].push(step);
+            let w = &mut self.phases[k];
+            w.push(if w.len() < RAW_PHASE_RESIDUALS {
+                corrected
+            } else {
+                step
+            });
         }
         score
     }
@@ -381,6 +412,47 @@ mod tests {
     /// Hourly residuals ten times as wide from 7 to 10 as at other hours (a road's rush
     /// hours): judged by the week's spread, most of them were flagged, every day; judged by
     /// their hour's, none is, and a spike at a quiet hour still is.
+    /// A channel on air one hour a day (an audience of about 5000, zero the rest) whose show
+    /// does not air one day: its residual is flagged, and no ordinary show is. Its resolution
+    /// was taken from consecutive values alone, the jump from zero to the show, and a miss by
+    /// one such "unit" was never an anomaly (score 0.36).
+    #[test]
+    fn residual_flags_a_missed_show_on_a_channel_on_air_an_hour_a_day() {
+        let mut d = ResidualDetector::new(3600);
+        let mut flags = Vec::new();
+        for i in 0..24 * 40 {
+            let show = i % 24 == 20;
+            let expected = if show { 5000.0 } else { 0.0 };
+            let mut y = if show { 5000.0 + 300.0 * noise(i) } else { 0.0 };
+            if i == 24 * 35 + 20 {
+                y = 0.0;
+            }
+            if d.observe(i as i64 * 3600, y.round(), &e(expected)) >= 1.0 {
+                flags.push(i);
+            }
+        }
+        // From the third day on, when the show's hour has residuals of its own (its first
+        // two shows are judged by the silent hours' spread: the warm-up). With its residuals
+        // cut to that spread for two weeks, as before, ordinary shows were flagged until
+        // day 15.
+        let late: Vec<usize> = flags.into_iter().filter(|&i| i >= 24 * 3).collect();
+        assert_eq!(late, vec![24 * 35 + 20]);
+    }
+
+    #[test]
+    fn resolution_is_the_smallest_difference_between_any_values() {
+        let mut r = Resolution::default();
+        for v in [0.0, 5000.0, 0.0, 5003.0, 0.0, 4990.0] {
+            r.observe(v);
+        }
+        assert_eq!(r.quantum, Some(3.0));
+        let mut counts = Resolution::default();
+        for i in 0..1000 {
+            counts.observe((i * 7 % 101) as f64);
+        }
+        assert_eq!(counts.quantum, Some(1.0));
+    }
+
     #[test]
     fn residual_judges_each_hour_of_the_day_by_its_own_spread() {
         let mut d = ResidualDetector::new(3600);
