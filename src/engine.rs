@@ -188,7 +188,8 @@ pub struct SeriesEngine {
     step: i64,
     start: i64,
     values: Vec<f64>,
-    /// What the models are fitted on: `values` with flagged observations pulled back to the
+    /// What the models are fitted on: `values` with observations scoring at or above the
+    /// threshold (flagged or not: a single hour opens no event) pulled back to the
     /// edge of the interval they broke, so an anomaly is not forecast again a week later (the
     /// edge, not the point forecast: a pattern the model had wrong is still learnt, slowly). A run of
     /// flags longer than `clean_limit_secs` is taken as the new normal and kept as observed.
@@ -419,7 +420,10 @@ impl SeriesEngine {
 
     /// The value a just-scored observation joins the fitting history with.
     fn fit_value(&mut self, ev: &Evaluated) -> f64 {
-        let (Some(e), true) = (ev.expected, ev.is_anomaly) else {
+        // In warm-up (an uncalibrated forecast) nothing is flagged, and nothing pulled back.
+        let calibrated = self.forecast.as_ref().is_some_and(|f| f.calibrated);
+        let suspect = ev.is_anomaly || (calibrated && ev.verdict.score >= self.settings.threshold);
+        let (Some(e), true) = (ev.expected, suspect) else {
             self.cleaning = None;
             return ev.value;
         };

@@ -753,6 +753,52 @@ fn bad_input_exits_2_naming_file_and_line() {
     assert!(err.contains("--listen: `127.0.0.1:99999`"), "{err}");
 }
 
+/// A channel on air one hour a day (zero the rest) whose show does not air one day: the
+/// missed hour scores as anomalous (it scored 0.36: the series' "resolution" was its whole
+/// audience), and the show's return the next day is not flagged. A single hour opens no
+/// event, and it was learnt as it came, so the copy of yesterday forecast an empty hour and
+/// the return was the anomaly.
+#[test]
+fn detect_on_a_channel_on_air_one_hour_a_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let miss = 24 * 35 + 20;
+    let values = (0..24 * 40).map(|i| {
+        let show = i % 24 == 20 && i != miss;
+        // seasonal(i) - 1000 - 400 sin(...) is the noise in [0, 31): scaled to ±500.
+        let h = (i % 24) as f64;
+        let noise = seasonal(i) - 1000.0 - 400.0 * (h / 24.0 * std::f64::consts::TAU).sin();
+        Some(if show {
+            (5000.0 + (noise - 15.5) * 32.0).round()
+        } else {
+            0.0
+        })
+    });
+    let f = write_series(dir.path(), "part-time.csv", values, 1);
+    let o = dir.path().join("out.csv");
+    let out = detect(dir.path(), &f, &o, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&o).unwrap();
+    let row = |i: usize| -> Vec<String> {
+        text.lines()
+            .nth(i + 1)
+            .unwrap()
+            .split(',')
+            .map(str::to_string)
+            .collect()
+    };
+    let score = |i: usize| row(i)[5].parse::<f64>().unwrap();
+    assert!(score(miss) >= 1.0, "{:?}", row(miss));
+    assert!(
+        score(miss + 24) < 1.0 && row(miss + 24)[6] == "false",
+        "{:?}",
+        row(miss + 24)
+    );
+}
+
 #[test]
 fn detect_writes_one_row_per_input_row_and_flags_an_outage() {
     let dir = tempfile::tempdir().unwrap();
