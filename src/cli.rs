@@ -968,7 +968,7 @@ fn backtest_cmd(
         return Err(CliError::usage(format!("{}: {problem}", input.display())));
     }
     let used = scores.iter().map(|s| s.folds()).max().unwrap_or(0);
-    let candidates = crate::model::auto_candidates(periods);
+    let candidates = crate::model::auto_candidates_for(y, periods);
     let best = crate::model::backtest::choose(&scores, candidates);
     let auto = best.map_or("naive", |s| s.model);
     let auto_periods = best.map_or(&[][..], |s| s.periods.as_slice());

@@ -780,11 +780,9 @@ fn select(
     let backtest::History { y, periods, .. } = history;
     let variants = history.variants();
     let all = variants.last().map(Vec::as_slice).unwrap_or(periods);
-    let constant = y.iter().all(|v| *v == y[0]);
     let models: Vec<&'static str> = match &settings.model {
         ModelSpec::Named(n) => vec![n],
-        ModelSpec::Auto if constant => vec!["naive"],
-        ModelSpec::Auto => model::auto_candidates(periods).to_vec(),
+        ModelSpec::Auto => model::auto_candidates_for(y, periods).to_vec(),
     };
     let longest = all.iter().max().copied().unwrap_or(24);
     // Folds one longest cycle long; while the history is too short for even one of those,

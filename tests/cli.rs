@@ -619,7 +619,24 @@ fn degenerate_series_forecast_without_panicking() {
     // and the forecast said the history was too short for a fold).
     let f = write_series(dir.path(), "flat.csv", vec![Some(5.0); 24 * 30], 1);
     let (_, stderr) = forecast_rows(dir.path(), &f, 24);
-    assert!(stderr.contains("backtest MASE 0.000"), "{stderr}");
+    assert!(
+        stderr.contains("model: naive,") && stderr.contains("backtest MASE 0.000"),
+        "{stderr}"
+    );
+    // ...and its backtest names the model the forecast runs (it said `ets`).
+    let path = f.to_str().unwrap();
+    let args = [
+        "backtest",
+        "--input",
+        path,
+        "--horizon",
+        "24",
+        "--format",
+        "json",
+    ];
+    let out = viewcast(&args, dir.path());
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["auto"], "naive", "{doc}");
     // One glitch, a counter read as 10^15, in a month of a daily cycle: the day is still
     // found and forecast, within bounds of the cycle's size (it was a flat line whose upper
     // bound reached 5·10^13).

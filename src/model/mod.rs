@@ -102,6 +102,18 @@ pub fn auto_candidates(periods: &[usize]) -> &'static [&'static str] {
     }
 }
 
+/// What `auto` chooses among for the series `y` (gap-free) with these periods: a constant
+/// gets `naive` alone (every model forecasts it exactly, and the simplest says so), else
+/// [`auto_candidates`]. The daemon and `viewcast backtest` both ask this, so the backtest
+/// names the model that runs (it said `ets` for a constant the daemon forecast with `naive`).
+pub fn auto_candidates_for(y: &[f64], periods: &[usize]) -> &'static [&'static str] {
+    if y.iter().all(|v| *v == y[0]) {
+        &["naive"]
+    } else {
+        auto_candidates(periods)
+    }
+}
+
 /// Point forecasts with a central prediction interval at `level` percent.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Prediction {
