@@ -13,6 +13,19 @@ use crate::csvio;
 use crate::engine::{EngineSettings, SeriesEngine};
 use crate::model::ModelSpec;
 use crate::series::{infer_step, Point};
+
+/// `println!` that returns [`CliError`] when standard output is gone (a reader such as
+/// `head` that stops early) instead of panicking, as `println!` does.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        writeln!(std::io::stdout().lock(), $($arg)*).map_err(writing_output)?
+    };
+}
+
+/// The error of a failed write to standard output.
+fn writing_output(e: std::io::Error) -> CliError {
+    CliError::other(format!("writing output: {e}"))
+}
 use crate::source::demo::{self, floor_hour, DemoSpec};
 use crate::timefmt::{format_timestamp, parse_time, LocalClock, MonthGrid};
 
@@ -73,7 +86,7 @@ pub enum Command {
     },
     /// Write the demo data set (12 channels of hourly viewers with injected anomalies).
     SampleData {
-        /// File to write.
+        /// File to write (`-`: standard output).
         #[arg(long)]
         out: PathBuf,
         /// `csv` (timestamp,channel,value) or InfluxDB `line-protocol` (viewership,channel=… viewers=…).
@@ -136,7 +149,7 @@ pub enum Command {
         /// CSV with a timestamp and a value column (`-`: standard input).
         #[arg(long)]
         input: PathBuf,
-        /// Where to write the scored rows (CSV).
+        /// Where to write the scored rows (CSV; `-`: standard output).
         #[arg(long)]
         output: PathBuf,
         /// auto, or a model name (as for `forecast`).
@@ -323,13 +336,15 @@ fn check_config(config: Option<PathBuf>) -> Result<(), CliError> {
             q.every
         ),
     };
-    println!("{}: ok", s.origin);
-    println!("  source:   {source}");
-    println!(
+    outln!("{}: ok", s.origin);
+    outln!("  source:   {source}");
+    outln!(
         "  schedule: every {}, refit every {}, backfill {}",
-        c.schedule.interval, c.schedule.refit_every, c.schedule.backfill
+        c.schedule.interval,
+        c.schedule.refit_every,
+        c.schedule.backfill
     );
-    println!(
+    outln!(
         "  model:    {} (horizon {}; levels {} %; window {}{})",
         c.model.name,
         c.model.horizon,
@@ -341,26 +356,26 @@ fn check_config(config: Option<PathBuf>) -> Result<(), CliError> {
             .map(|p| format!("; preset {p}"))
             .unwrap_or_default()
     );
-    println!(
+    outln!(
         "  detect:   {} at the {}% interval, threshold {}",
         c.detect.detectors.join(", "),
         c.detect.level,
         c.detect.threshold
     );
     if let Some(i) = &s.influx {
-        println!(
+        outln!(
             "  influxdb: {} database {} ({} sink(s))",
             i.url,
             i.database,
             s.sink_layouts.len()
         );
     }
-    println!(
+    outln!(
         "  store:    {}/viewcast.db (retention {})",
         c.store.data_dir.display(),
         c.store.retention
     );
-    println!(
+    outln!(
         "  api:      http://{} (token {})",
         c.api.listen,
         if s.api_token.is_empty() {
@@ -373,7 +388,7 @@ fn check_config(config: Option<PathBuf>) -> Result<(), CliError> {
 }
 
 fn sample_data(
-    out: &PathBuf,
+    out: &Path,
     format: SampleFormat,
     weeks: u32,
     end: Option<String>,
@@ -388,9 +403,7 @@ fn sample_data(
     let spec = DemoSpec::new(seed, channels as usize, end);
     let from = end - i64::from(weeks) * 7 * 86_400 + demo::HOUR;
     let data = spec.generate(from, end);
-    let file = std::fs::File::create(out)
-        .map_err(|e| CliError::usage(format!("{}: {e}", out.display())))?;
-    let mut w = std::io::BufWriter::new(file);
+    let mut w = create_output(out)?;
     let io = |e: std::io::Error| CliError::other(format!("{}: {e}", out.display()));
     match format {
         SampleFormat::Csv => {
@@ -756,7 +769,7 @@ fn forecast(
         ),
     }
     let mut w = std::io::BufWriter::new(std::io::stdout().lock());
-    let io = |e: std::io::Error| CliError::other(format!("writing output: {e}"));
+    let io = writing_output;
     writeln!(w, "timestamp,yhat,yhat_lower,yhat_upper").map_err(io)?;
     for i in 0..horizon.min(band.point.len()) {
         let t = f.origin() + i as i64 * step;
@@ -816,6 +829,17 @@ fn detect_summary(series: &Series, output: &Path, out: &crate::engine::Ingested)
 
 /// Refuses an `--output` that is the `--input` file (by path, link or hard link): the
 /// scores were written over the series they were computed from, and the data was gone.
+/// A buffered writer to the file `path` (created or truncated), or to standard output for `-`,
+/// as `--input -` reads standard input.
+fn create_output(path: &Path) -> Result<Box<dyn Write>, CliError> {
+    if path == Path::new("-") {
+        return Ok(Box::new(std::io::BufWriter::new(std::io::stdout())));
+    }
+    let file = std::fs::File::create(path)
+        .map_err(|e| CliError::usage(format!("{}: {e}", path.display())))?;
+    Ok(Box::new(std::io::BufWriter::new(file)))
+}
+
 fn refuse_to_overwrite(input: &Path, output: &Path) -> Result<(), CliError> {
     use std::os::unix::fs::MetadataExt as _;
     if input == Path::new("-") {
@@ -870,9 +894,7 @@ fn detect(
     bar.finish();
     let by_ts: std::collections::HashMap<i64, &crate::engine::Evaluated> =
         out.evaluated.iter().map(|e| (e.ts, e)).collect();
-    let file = std::fs::File::create(output)
-        .map_err(|e| CliError::usage(format!("{}: {e}", output.display())))?;
-    let mut w = std::io::BufWriter::new(file);
+    let mut w = create_output(output)?;
     let io = |e: std::io::Error| CliError::other(format!("{}: {e}", output.display()));
     let extra = if explain { ",detector" } else { "" };
     writeln!(
@@ -979,33 +1001,38 @@ fn backtest_cmd(
                 .map(|s| serde_json::json!({"model": s.model, "periods": s.periods, "mase": s.mase, "fold_mase": s.fold_mase, "rmae": s.rmae, "coverage": s.coverage, "fit_ms": s.fit_ms}))
                 .collect();
             let doc = serde_json::json!({"input": input.display().to_string(), "horizon": horizon, "folds": used, "folds_requested": folds, "periods": periods, "unconfirmed_periods": prepared.unconfirmed, "models": models, "auto": auto, "auto_periods": auto_periods, "auto_candidates": candidates});
-            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         }
         ReportFormat::Table => {
-            println!(
+            outln!(
                 "{} — {} points, periods {}, {used} folds × {horizon} steps",
                 input.display(),
                 y.len(),
                 list(periods)
             );
             if used < folds {
-                println!(
+                outln!(
                     "  ({} of {folds} left out: too little history before them, or a lasting change of level inside them)",
                     folds - used
                 );
             }
             if !prepared.unconfirmed.is_empty() {
-                println!(
+                outln!(
                     "  (periods {} not confirmed by the data: every model is also run with them)",
                     list(&prepared.unconfirmed)
                 );
             }
-            println!(
+            outln!(
                 "{:<16}{:>14}{:>10}{:>10}{:>10}{:>12}",
-                "model", "periods", "MASE", "rMAE", "cover95", "fit ms"
+                "model",
+                "periods",
+                "MASE",
+                "rMAE",
+                "cover95",
+                "fit ms"
             );
             for s in &scores {
-                println!(
+                outln!(
                     "{:<16}{:>14}{:>10}{:>10}{:>10.3}{:>12.1}",
                     s.model,
                     list(&s.periods),
@@ -1015,7 +1042,7 @@ fn backtest_cmd(
                     s.fit_ms
                 );
             }
-            println!(
+            outln!(
                 "auto would choose: {auto} (periods {}; it chooses among {})",
                 list(auto_periods),
                 candidates.join(", ")
@@ -1025,7 +1052,7 @@ fn backtest_cmd(
             let lowest = crate::model::backtest::lowest_mase(&scores, candidates);
             if let (Some(low), Some(b)) = (lowest, best) {
                 if low.model != b.model {
-                    println!(
+                    outln!(
                         "  ({} has the lowest median MASE, but its lead over {} is within the noise of the folds)",
                         low.model, b.model
                     );

@@ -816,6 +816,52 @@ fn detect_on_a_channel_on_air_one_hour_a_day() {
     );
 }
 
+/// Every command that prints reports a standard output it cannot write to (a full disk, a
+/// reader that stopped) as an error, exit 1, instead of panicking as `println!` does; and
+/// `detect --output -` writes its rows there.
+#[test]
+fn output_to_standard_output_and_its_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = seasonal_hours(dir.path(), 24 * 21);
+    let path = input.to_str().unwrap();
+    let out = viewcast(&["detect", "--input", path, "--output", "-"], dir.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(rows(&out).len(), 24 * 21);
+    assert!(!dir.path().join("-").exists());
+    let commands: [&[&str]; 4] = [
+        &["backtest", "--input", path, "--horizon", "24"],
+        &[
+            "backtest",
+            "--input",
+            path,
+            "--horizon",
+            "24",
+            "--format",
+            "json",
+        ],
+        &["forecast", "--input", path, "--horizon", "24"],
+        &["check-config"],
+    ];
+    for args in commands {
+        let out = Command::new(env!("CARGO_BIN_EXE_viewcast"))
+            .args(args)
+            .current_dir(dir.path())
+            .stdout(std::fs::File::create("/dev/full").unwrap())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains("writing output") && !err.contains("panicked"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
 #[test]
 fn detect_writes_one_row_per_input_row_and_flags_an_outage() {
     let dir = tempfile::tempdir().unwrap();
@@ -937,6 +983,19 @@ fn sample_data_is_reproducible_in_both_formats() {
     }
     let text = std::fs::read_to_string(&a).unwrap();
     assert_eq!(text, std::fs::read_to_string(&b).unwrap());
+    // `--out -` is standard output, as `--input -` is standard input (it made a file `-`).
+    let args = [
+        "sample-data",
+        "--out",
+        "-",
+        "--weeks",
+        "2",
+        "--end",
+        "2026-01-31T20:00:00Z",
+    ];
+    let out = viewcast(&args, dir.path());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), text);
+    assert!(!dir.path().join("-").exists());
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], "timestamp,channel,value");
     assert_eq!(lines.len(), 1 + 12 * 2 * 168);
