@@ -60,6 +60,16 @@ fn seasonal(i: usize) -> f64 {
     1000.0 + 400.0 * (h / 24.0 * std::f64::consts::TAU).sin() + noise
 }
 
+/// Runs `viewcast detect` on `input` with the defaults, writing `out.csv` in `dir`; it must
+/// succeed. Returns what it wrote and what it said on stderr.
+fn detected(dir: &Path, input: &Path) -> (String, String) {
+    let o = dir.join("out.csv");
+    let out = detect(dir, input, &o, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    (std::fs::read_to_string(&o).unwrap(), stderr)
+}
+
 fn rows(out: &Output) -> Vec<Vec<String>> {
     let text = String::from_utf8_lossy(&out.stdout);
     text.lines()
@@ -791,14 +801,7 @@ fn detect_on_a_channel_on_air_one_hour_a_day() {
         })
     });
     let f = write_series(dir.path(), "part-time.csv", values, 1);
-    let o = dir.path().join("out.csv");
-    let out = detect(dir.path(), &f, &o, &[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = std::fs::read_to_string(&o).unwrap();
+    let (text, _) = detected(dir.path(), &f);
     let row = |i: usize| -> Vec<String> {
         text.lines()
             .nth(i + 1)
@@ -872,14 +875,7 @@ fn detect_writes_one_row_per_input_row_and_flags_an_outage() {
         (0..n).map(|i| Some(if i == n - 30 { 10.0 } else { seasonal(i) })),
         1,
     );
-    let o = dir.path().join("out.csv");
-    let out = detect(dir.path(), &f, &o, &[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = std::fs::read_to_string(&o).unwrap();
+    let (text, stderr) = detected(dir.path(), &f);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
         lines[0],
@@ -900,7 +896,6 @@ fn detect_writes_one_row_per_input_row_and_flags_an_outage() {
     let flagged = lines.iter().filter(|l| l.ends_with(",true")).count();
     assert!(flagged <= 10, "{flagged} flags");
     // stderr sums it up and names the event by its time, as the input writes it.
-    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains(&format!("{n} rows, {n} times scored"))
             && stderr.contains(&format!("{flagged} of them flagged")),
