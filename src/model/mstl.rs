@@ -162,12 +162,12 @@ const EVENT_ROBUST_LOOPS: usize = 2;
 /// evaluation sets' 24 weeks moved by at most 0.003 (0.665/0.895/0.890 → 0.665/0.897/0.893).
 const MIN_CYCLES_FOR_PHASE_SPREAD: usize = 50;
 
-/// One-off events in `y` (gap-free): runs of at most `max_run` steps, none at the very end,
-/// where `y` departs from its own seasonal decomposition by more than [`CLIP_SIGMAS`] robust
+/// One-off events in `y` (gap-free): runs of at most `max_run` steps, none at the very end
+/// unless far outside the series' range, where `y` departs from its own seasonal decomposition by more than [`CLIP_SIGMAS`] robust
 /// σ. Left in, one such event reaches every seasonal model: MSTL's smoothers spread a
 /// six-hour outage over the same hours of the days around it and into the weekly profile,
 /// and the seasonal naive forecast repeats it a week later. Longer runs, and runs still
-/// going at the end, may be a lasting change and are kept. Empty without periods, or when
+/// going at the end (but glitches), may be a lasting change and are kept. Empty without periods, or when
 /// the decomposition fails.
 pub fn one_off_events(y: &[f64], periods: &[usize], max_run: usize) -> Vec<std::ops::Range<usize>> {
     let shortest = periods.iter().min().copied().unwrap_or(0);
@@ -180,7 +180,9 @@ pub fn one_off_events(y: &[f64], periods: &[usize], max_run: usize) -> Vec<std::
     // stretches of ordinary hours were taken out instead. Pulled in, it still departs from
     // the decomposition by far more than the limit.
     let positive = y.iter().all(|v| *v > 0.0);
-    let mut clipped = crate::series::clip_far_outliers(&crate::series::log_if_positive(y));
+    let scaled = crate::series::log_if_positive(y);
+    let mut clipped = crate::series::clip_far_outliers(&scaled);
+    let far: Vec<bool> = scaled.iter().zip(&clipped).map(|(a, b)| a != b).collect();
     if positive {
         clipped.iter_mut().for_each(|v| *v = v.exp());
     }
@@ -206,9 +208,12 @@ pub fn one_off_events(y: &[f64], periods: &[usize], max_run: usize) -> Vec<std::
     } else {
         vec![limit]
     };
+    // A run still going at the end may be a lasting change, and is kept; unless every value
+    // of it is far outside the series' range (a last reading of 10^6 among hundreds), which
+    // no change of level explains: left in, `mstl_ets` carried it into the whole horizon.
     crate::series::runs(r.len(), |i| r[i].abs() > limits[i % limits.len()])
         .into_iter()
-        .filter(|run| run.len() <= max_run && run.end < r.len())
+        .filter(|run| run.len() <= max_run && (run.end < r.len() || run.clone().all(|i| far[i])))
         .collect()
 }
 
@@ -480,16 +485,29 @@ mod tests {
     /// stayed in every fit and a dozen stretches of ordinary hours were cut out instead.
     #[test]
     fn a_glitch_is_the_one_event_found() {
-        let mut y: Vec<f64> = (0..24 * 30)
+        let clean: Vec<f64> = (0..24 * 30)
             .map(|i| {
                 let day = ((i % 24) as f64 / 24.0 * std::f64::consts::TAU).sin();
                 100.0 + 50.0 * day + ((i * 7919) % 13) as f64
             })
             .collect();
+        let mut y = clean.clone();
         for glitch in [-1e9, -1e6, -1.0, 1e6, 1e15, 1e31] {
             y[400] = glitch;
             assert_eq!(one_off_events(&y, &[24], 24), vec![400..401], "{glitch:e}");
         }
+        // At the very end too (a last reading no change of level explains: `forecast` carried
+        // 10^6 into the next day, 17901 where 103 was due); a drop of a third there may be
+        // a lasting change, and is kept.
+        let n = clean.len();
+        let mut last = clean.clone();
+        last[n - 1] = 1e6;
+        assert_eq!(one_off_events(&last, &[24], 24), vec![n - 1..n]);
+        let mut drop = clean.clone();
+        for v in &mut drop[n - 3..] {
+            *v *= 0.6;
+        }
+        assert!(one_off_events(&drop, &[24], 24).is_empty());
     }
 
     #[test]
