@@ -13,6 +13,8 @@ use crate::csvio;
 use crate::engine::{EngineSettings, SeriesEngine};
 use crate::model::ModelSpec;
 use crate::series::{infer_step, Point};
+use crate::source::demo::{self, floor_hour, DemoSpec};
+use crate::timefmt::{format_timestamp, parse_time, LocalClock, MonthGrid};
 
 /// `println!` that returns [`CliError`] when standard output is gone (a reader such as
 /// `head` that stops early) instead of panicking, as `println!` does.
@@ -26,8 +28,6 @@ macro_rules! outln {
 fn writing_output(e: std::io::Error) -> CliError {
     CliError::other(format!("writing output: {e}"))
 }
-use crate::source::demo::{self, floor_hour, DemoSpec};
-use crate::timefmt::{format_timestamp, parse_time, LocalClock, MonthGrid};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -769,8 +769,7 @@ fn forecast(
         ),
     }
     let mut w = std::io::BufWriter::new(std::io::stdout().lock());
-    let io = writing_output;
-    writeln!(w, "timestamp,yhat,yhat_lower,yhat_upper").map_err(io)?;
+    writeln!(w, "timestamp,yhat,yhat_lower,yhat_upper").map_err(writing_output)?;
     for i in 0..horizon.min(band.point.len()) {
         let t = f.origin() + i as i64 * step;
         writeln!(
@@ -781,9 +780,9 @@ fn forecast(
             band.lower[i],
             band.upper[i]
         )
-        .map_err(io)?;
+        .map_err(writing_output)?;
     }
-    w.flush().map_err(io)
+    w.flush().map_err(writing_output)
 }
 
 /// Events listed by name in `detect`'s summary; the rest are counted.
@@ -827,8 +826,6 @@ fn detect_summary(series: &Series, output: &Path, out: &crate::engine::Ingested)
     }
 }
 
-/// Refuses an `--output` that is the `--input` file (by path, link or hard link): the
-/// scores were written over the series they were computed from, and the data was gone.
 /// A buffered writer to the file `path` (created or truncated), or to standard output for `-`,
 /// as `--input -` reads standard input.
 fn create_output(path: &Path) -> Result<Box<dyn Write>, CliError> {
@@ -840,6 +837,8 @@ fn create_output(path: &Path) -> Result<Box<dyn Write>, CliError> {
     Ok(Box::new(std::io::BufWriter::new(file)))
 }
 
+/// Refuses an `--output` that is the `--input` file (by path, link or hard link): the
+/// scores were written over the series they were computed from, and the data was gone.
 fn refuse_to_overwrite(input: &Path, output: &Path) -> Result<(), CliError> {
     use std::os::unix::fs::MetadataExt as _;
     if input == Path::new("-") {

@@ -400,10 +400,7 @@ impl SeriesEngine {
                 detector: "none",
             },
         };
-        // Until its intervals have been checked on held-out data (warm-up), a forecast
-        // scores observations but flags none.
-        let calibrated = self.forecast.as_ref().is_some_and(|f| f.calibrated);
-        let (is_anomaly, event) = if calibrated {
+        let (is_anomaly, event) = if self.calibrated() {
             self.events.observe(p.ts, &verdict)
         } else {
             (false, None)
@@ -418,11 +415,16 @@ impl SeriesEngine {
         (ev, event)
     }
 
+    /// Whether the forecast's intervals have been checked on held-out data. Until then (the
+    /// warm-up) observations are scored, but none is flagged nor pulled back before fitting.
+    fn calibrated(&self) -> bool {
+        self.forecast.as_ref().is_some_and(|f| f.calibrated)
+    }
+
     /// The value a just-scored observation joins the fitting history with.
     fn fit_value(&mut self, ev: &Evaluated) -> f64 {
-        // In warm-up (an uncalibrated forecast) nothing is flagged, and nothing pulled back.
-        let calibrated = self.forecast.as_ref().is_some_and(|f| f.calibrated);
-        let suspect = ev.is_anomaly || (calibrated && ev.verdict.score >= self.settings.threshold);
+        let suspect =
+            ev.is_anomaly || (self.calibrated() && ev.verdict.score >= self.settings.threshold);
         let (Some(e), true) = (ev.expected, suspect) else {
             self.cleaning = None;
             return ev.value;

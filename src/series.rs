@@ -506,7 +506,7 @@ pub fn confirm_periods(y: &[f64], periods: &[usize]) -> Vec<usize> {
     if y.iter().any(|v| !v.is_finite()) || y.len() <= longest {
         return periods.to_vec();
     }
-    let z = clip_far_outliers(&log_if_positive(y));
+    let (z, _) = pull_in_far_outliers(y);
     // Centred moving average of length `longest` (a 2×L average when L is even, so it is
     // centred on a point); `d` is the detrended stretch, from index `first`.
     let mut sums = Vec::with_capacity(z.len() + 1);
@@ -575,7 +575,7 @@ pub fn confirm_periods(y: &[f64], periods: &[usize]) -> Vec<usize> {
 /// day (zero the rest) its hours of audience; a series whose range is a single value (more
 /// than 98% of it the same) is left alone, as are values that are not finite and a series
 /// with fewer than two finite values.
-pub fn clip_far_outliers(z: &[f64]) -> Vec<f64> {
+fn clip_far_outliers(z: &[f64]) -> Vec<f64> {
     let mut sorted: Vec<f64> = z.iter().copied().filter(|v| v.is_finite()).collect();
     if sorted.len() < 2 {
         return z.to_vec();
@@ -592,6 +592,16 @@ pub fn clip_far_outliers(z: &[f64]) -> Vec<f64> {
     z.iter()
         .map(|&v| if v.is_finite() { v.clamp(min, max) } else { v })
         .collect()
+}
+
+/// `y` as the period test and the search for one-off events judge it: on the log scale when
+/// positive ([`log_if_positive`]) with far outliers pulled in ([`clip_far_outliers`]); and
+/// which values were pulled in (glitches, which a backtest leaves out of a fold's error).
+pub fn pull_in_far_outliers(y: &[f64]) -> (Vec<f64>, Vec<bool>) {
+    let z = log_if_positive(y);
+    let pulled = clip_far_outliers(&z);
+    let far = z.iter().zip(&pulled).map(|(a, b)| a != b).collect();
+    (pulled, far)
 }
 
 /// `y` on the log scale when every value is positive (changes of level and seasonal swings

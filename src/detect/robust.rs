@@ -409,9 +409,6 @@ mod tests {
         }
     }
 
-    /// Hourly residuals ten times as wide from 7 to 10 as at other hours (a road's rush
-    /// hours): judged by the week's spread, most of them were flagged, every day; judged by
-    /// their hour's, none is, and a spike at a quiet hour still is.
     /// A channel on air one hour a day (an audience of about 5000, zero the rest) whose show
     /// does not air one day: its residual is flagged, and no ordinary show is. Its resolution
     /// was taken from consecutive values alone, the jump from zero to the show, and a miss by
@@ -453,6 +450,9 @@ mod tests {
         assert_eq!(counts.quantum, Some(1.0));
     }
 
+    /// Hourly residuals ten times as wide from 7 to 10 as at other hours (a road's rush
+    /// hours): judged by the week's spread, most of them were flagged, every day; judged by
+    /// their hour's, none is, and a spike at a quiet hour still is.
     #[test]
     fn residual_judges_each_hour_of_the_day_by_its_own_spread() {
         let mut d = ResidualDetector::new(3600);

@@ -29,7 +29,7 @@ pub struct Score {
     /// (index 0 = one step ahead), one per fold.
     pub scores: Vec<Vec<f64>>,
     /// Whether the outcome behind each of `scores` lies far outside the series' range (a
-    /// glitch: see [`crate::series::clip_far_outliers`]).
+    /// glitch: see [`crate::series::pull_in_far_outliers`]).
     pub far_off: Vec<Vec<bool>>,
 }
 
@@ -273,11 +273,7 @@ pub fn evaluate(
         .filter(|&o| !levels.lasting_change_within(o, horizon, shortest))
         .collect();
     let z95 = z_for_level(95.0);
-    let far_off: Vec<bool> = {
-        let z = crate::series::log_if_positive(actual);
-        let clipped = crate::series::clip_far_outliers(&z);
-        z.iter().zip(&clipped).map(|(a, b)| a != b).collect()
-    };
+    let (_, far_off) = crate::series::pull_in_far_outliers(actual);
     let mut naive_mae = Vec::new();
     // One accumulator per (period set, model).
     let runs: Vec<(usize, &'static str)> = (0..variants.len())

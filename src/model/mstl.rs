@@ -162,13 +162,13 @@ const EVENT_ROBUST_LOOPS: usize = 2;
 /// evaluation sets' 24 weeks moved by at most 0.003 (0.665/0.895/0.890 → 0.665/0.897/0.893).
 const MIN_CYCLES_FOR_PHASE_SPREAD: usize = 50;
 
-/// One-off events in `y` (gap-free): runs of at most `max_run` steps, none at the very end
-/// unless far outside the series' range, where `y` departs from its own seasonal decomposition by more than [`CLIP_SIGMAS`] robust
-/// σ. Left in, one such event reaches every seasonal model: MSTL's smoothers spread a
-/// six-hour outage over the same hours of the days around it and into the weekly profile,
-/// and the seasonal naive forecast repeats it a week later. Longer runs, and runs still
-/// going at the end (but glitches), may be a lasting change and are kept. Empty without periods, or when
-/// the decomposition fails.
+/// One-off events in `y` (gap-free): runs of at most `max_run` steps where `y` departs from
+/// its own seasonal decomposition by more than [`CLIP_SIGMAS`] robust σ. Left in, one such
+/// event reaches every seasonal model: MSTL's smoothers spread a six-hour outage over the
+/// same hours of the days around it and into the weekly profile, and the seasonal naive
+/// forecast repeats it a week later. Longer runs, and runs still going at the end (unless
+/// every value is far outside the series' range), may be a lasting change and are kept.
+/// Empty without periods, or when the decomposition fails.
 pub fn one_off_events(y: &[f64], periods: &[usize], max_run: usize) -> Vec<std::ops::Range<usize>> {
     let shortest = periods.iter().min().copied().unwrap_or(0);
     if periods.is_empty() || y.len() < 2 * shortest {
@@ -179,11 +179,8 @@ pub fn one_off_events(y: &[f64], periods: &[usize], max_run: usize) -> Vec<std::
     // trend and the profile over days around it, so that the glitch stayed and a dozen
     // stretches of ordinary hours were taken out instead. Pulled in, it still departs from
     // the decomposition by far more than the limit.
-    let positive = y.iter().all(|v| *v > 0.0);
-    let scaled = crate::series::log_if_positive(y);
-    let mut clipped = crate::series::clip_far_outliers(&scaled);
-    let far: Vec<bool> = scaled.iter().zip(&clipped).map(|(a, b)| a != b).collect();
-    if positive {
+    let (mut clipped, far) = crate::series::pull_in_far_outliers(y);
+    if y.iter().all(|v| *v > 0.0) {
         clipped.iter_mut().for_each(|v| *v = v.exp());
     }
     let Ok((mstl, _)) = decompose(&clipped, periods, EVENT_ROBUST_LOOPS) else {
