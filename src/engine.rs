@@ -652,6 +652,7 @@ impl SeriesEngine {
                 .enumerate()
                 .map(|(i, &l)| {
                     let mut b = model::predict(fit.fitted.as_ref(), clock_steps, l, false)?;
+                    model::keep_structural_zeros(&mut b, prepared.observed(), &used);
                     if let Some(ahead) = &ahead {
                         let pick = |v: &[f64]| ahead.iter().map(|&j| v[j]).collect();
                         b = Prediction {
@@ -991,6 +992,34 @@ mod tests {
 
     /// Scored across the change of clocks (three weeks from 24 March), a London evening peak
     /// stamped in UTC is no anomaly on a London clock; on UTC its move by an hour is flagged.
+    /// A solar plant's output (zero from 18:00 to 05:00, a noisy day between): its nights are
+    /// forecast as exactly zero; its days are not. MSTL spread the day into the night.
+    #[test]
+    fn hours_that_always_read_zero_are_forecast_as_zero() {
+        let pts = hourly(24 * 42, |i| {
+            let h = (i % 24) as f64;
+            if (6.0..18.0).contains(&h) {
+                let sun = ((h - 5.5) / 12.5 * std::f64::consts::PI).sin();
+                (100.0 * sun * (1.0 + 0.3 * noise(i))).max(1.0)
+            } else {
+                0.0
+            }
+        });
+        let mut e = SeriesEngine::new(Arc::new(EngineSettings::default()), 3600);
+        e.ingest(&pts, i64::MAX);
+        let f = e.forecast().unwrap().truncated(48);
+        let b = f.band(95.0).unwrap();
+        for j in 0..48 {
+            let hour = (f.origin() / 3600 + j as i64) % 24;
+            let (p, l, u) = (b.point[j], b.lower[j], b.upper[j]);
+            if (6..18).contains(&hour) {
+                assert!(p > 1.0 && u > p, "{hour}:00 {p} [{l}, {u}]");
+            } else {
+                assert!(p == 0.0 && l == 0.0 && u >= 0.0, "{hour}:00 {p} [{l}, {u}]");
+            }
+        }
+    }
+
     #[test]
     fn a_local_clock_does_not_flag_the_change_of_clocks() {
         let bst_from = 1_711_846_800; // 2024-03-31 01:00Z
