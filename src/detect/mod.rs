@@ -32,6 +32,11 @@ pub trait Detector: Send + fmt::Debug {
     fn name(&self) -> &'static str;
     /// Scores `value` (observed at `ts`) given the forecast made before it arrived.
     fn observe(&mut self, ts: i64, value: f64, expected: &Expected) -> f64;
+    /// What the last score is reported as: the detector's name, unless it tells kinds of
+    /// anomaly apart (`residual` reports a dropout as `dropout`).
+    fn reported_as(&self) -> &'static str {
+        self.name()
+    }
 }
 
 /// Distance from the point forecast in units of the interval's half-width on that side:
@@ -138,7 +143,7 @@ impl DetectorSet {
             if s > best.score {
                 best = Verdict {
                     score: s,
-                    detector: d.name(),
+                    detector: d.reported_as(),
                 };
             }
         }

@@ -229,6 +229,8 @@ pub struct ResidualDetector {
     /// Per time-of-day slot (one for daily data): readings there since its last zero that was
     /// not a dropout (a dropout does not teach the detector that zeros are normal).
     since_zero: Vec<usize>,
+    /// Whether the last observation was a dropout.
+    dropped: bool,
 }
 
 impl ResidualDetector {
@@ -242,6 +244,7 @@ impl ResidualDetector {
                 .map(|n| (0..n).map(|_| RobustWindow::new(PHASE_WINDOW)).collect())
                 .unwrap_or_default(),
             since_zero: vec![0; day_slots(step_secs).unwrap_or(1)],
+            dropped: false,
         }
     }
 
@@ -251,10 +254,11 @@ impl ResidualDetector {
             .div_euclid(self.step_secs)
             .rem_euclid(self.since_zero.len() as i64) as usize;
         let since = &mut self.since_zero[slot];
+        self.dropped = value == 0.0 && score >= 1.0 && *since >= MIN_DROPOUT_READINGS;
         if value != 0.0 {
             *since = since.saturating_add(1);
             score
-        } else if score >= 1.0 && *since >= MIN_DROPOUT_READINGS {
+        } else if self.dropped {
             score.max(DROPOUT_SCORE)
         } else {
             *since = 0;
@@ -268,8 +272,17 @@ impl Detector for ResidualDetector {
         "residual"
     }
 
+    fn reported_as(&self) -> &'static str {
+        if self.dropped {
+            "dropout"
+        } else {
+            self.name()
+        }
+    }
+
     fn observe(&mut self, ts: i64, value: f64, e: &Expected) -> f64 {
         let Some(r) = self.resolution.residual(value, e) else {
+            self.dropped = false;
             return 0.0;
         };
         let corrected = r - self.level;
@@ -527,18 +540,25 @@ mod tests {
             .collect();
         assert!(at_three.iter().all(|s| *s < 1.0), "{at_three:?}");
 
-        // Daily: a zero after two weeks and more of sales in the hundreds.
-        let mut d = ResidualDetector::new(86_400);
-        let mut last = 0.0;
-        for i in 0..80 {
+        // Daily: a zero after two weeks and more of sales in the hundreds, reported as a
+        // dropout; the next day's ordinary sales as nothing.
+        let mut set = super::super::DetectorSet::new(&["residual".to_string()], 86_400);
+        let mut verdicts = Vec::new();
+        for i in 0..81 {
             let y = if i == 79 {
                 0.0
             } else {
                 500.0 + 50.0 * noise(i)
             };
-            last = d.observe(i as i64 * 86_400, y.round(), &e(500.0));
+            verdicts.push(set.observe(i as i64 * 86_400, y.round(), &e(500.0)));
         }
-        assert!(last >= DROPOUT_SCORE, "{last}");
+        let (dropout, after) = (verdicts[79], verdicts[80]);
+        assert!(dropout.score >= DROPOUT_SCORE, "{dropout:?}");
+        assert_eq!(dropout.detector, "dropout");
+        assert!(
+            after.score < 1.0 && after.detector == "residual",
+            "{after:?}"
+        );
     }
 
     #[test]
