@@ -308,6 +308,9 @@ impl Detector for ResidualDetector {
         // The level follows the residuals, but a single wild one moves it only as far as a
         // normal residual would, so a spike does not leave a trail of false flags behind it.
         let (score, step) = match stats {
+            // A reading exactly as forecast is never anomalous, whatever level error the
+            // residuals before it showed (it only tells the level to fade).
+            Some(_) if r == 0.0 => (0.0, corrected),
             Some((centre, limit)) => (
                 ((corrected - centre).abs() / limit).min(MAX_SCORE),
                 (corrected - centre).clamp(-limit, limit) + centre,
