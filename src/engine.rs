@@ -429,14 +429,21 @@ impl SeriesEngine {
             self.cleaning = None;
             return ev.value;
         };
+        // A dropout (a reading of zero where the series never reads zero) is a total loss,
+        // not a level the series may move to: it joins as the forecast itself. Pulled to its
+        // interval's edge, the copy of yesterday forecast the show after a missed one at that
+        // edge, and the show's return was flagged.
+        let pulled = if ev.verdict.detector == crate::detect::robust::DROPOUT {
+            e.yhat
+        } else {
+            ev.value.clamp(e.lower, e.upper)
+        };
         match self.cleaning {
             None => {
                 self.cleaning = Some((ev.ts, false));
-                ev.value.clamp(e.lower, e.upper)
+                pulled
             }
-            Some((since, false)) if ev.ts - since <= self.clean_limit_secs => {
-                ev.value.clamp(e.lower, e.upper)
-            }
+            Some((since, false)) if ev.ts - since <= self.clean_limit_secs => pulled,
             Some((since, false)) => {
                 // Too long for an anomaly: the series has changed, so the model must see
                 // what really happened since the run began, and the detectors must learn

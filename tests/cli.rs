@@ -783,9 +783,9 @@ fn bad_input_exits_2_naming_file_and_line() {
 /// A channel on air one hour a day (zero the rest) whose show does not air one day: the
 /// missed hour is a dropout and opens an event at once (it scored 0.36: the series'
 /// "resolution" was its whole audience; then 2.2, an anomaly but, a single hour, no event),
-/// the silent hours before it are never flagged, and the show's return the next day is not
-/// flagged (the miss was learnt as it came, so the copy of yesterday forecast an empty hour
-/// and the return was the anomaly).
+/// the silent hours before it are never flagged, and the show's return the next day does
+/// not score as anomalous (the miss was learnt as it came, so the copy of yesterday forecast
+/// an empty hour and the return was the anomaly).
 #[test]
 fn detect_on_a_channel_on_air_one_hour_a_day() {
     let dir = tempfile::tempdir().unwrap();
@@ -824,11 +824,18 @@ fn detect_on_a_channel_on_air_one_hour_a_day() {
         .filter(|&i| i % 24 != 20 && row(i)[6] == "true")
         .collect();
     assert!(silent_flags.is_empty(), "{silent_flags:?}");
-    assert!(
-        score(miss + 24) < 1.0 && row(miss + 24)[6] == "false",
-        "{:?}",
-        row(miss + 24)
-    );
+    // The return scores below 1 (the event `frozen` opens on the silence running into it, 46
+    // hours of zeros where 23 were the longest, may close on it).
+    assert!(score(miss + 24) < 1.0, "{:?}", row(miss + 24));
+    // Every show from the fourth day on is forecast near its audience: in the first weeks the
+    // shows, departing every day from the silent hours' spread, were taken out as one-off
+    // events, and two days' shows were forecast as 0.
+    let yhat = |i: usize| row(i)[2].parse::<f64>().unwrap();
+    let missed: Vec<(usize, f64)> = (3..40)
+        .map(|d| (d, yhat(24 * d + 20)))
+        .filter(|&(_, f)| f < 2500.0)
+        .collect();
+    assert!(missed.is_empty(), "{missed:?}");
 }
 
 /// Every command that prints reports a standard output it cannot write to (a full disk, a

@@ -192,6 +192,8 @@ const MIN_DROPOUT_READINGS: usize = 14;
 /// The least score of a dropout: the default `instant_score` and `critical_score`, so it
 /// opens an event at once.
 pub const DROPOUT_SCORE: f64 = 3.0;
+/// What a dropout is reported as.
+pub const DROPOUT: &str = "dropout";
 
 /// The time-of-day slots of a series with this step (24 for hourly data), when the step
 /// divides a day into at most 288 (5-minute data); None for daily or coarser, or odd steps.
@@ -274,7 +276,7 @@ impl Detector for ResidualDetector {
 
     fn reported_as(&self) -> &'static str {
         if self.dropped {
-            "dropout"
+            DROPOUT
         } else {
             self.name()
         }

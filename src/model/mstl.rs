@@ -203,7 +203,21 @@ pub fn one_off_events(y: &[f64], periods: &[usize], max_run: usize) -> Vec<std::
             })
             .collect()
     } else {
-        vec![limit]
+        // Too few cycles to measure each phase's spread, but a phase that departs by more
+        // than the series' limit in most of them is that phase's nature, not a one-off (a
+        // channel on air one hour a day, whose shows were all taken out as events for its
+        // first weeks: forecast 0 where 5000 came). Such a phase is judged by its own spread.
+        (0..shortest)
+            .map(|phase| {
+                let own: Vec<f32> = crate::series::at_phase(r, 0, shortest, phase).collect();
+                let beyond = own.iter().filter(|v| v.abs() > limit).count();
+                if 2 * beyond > own.len() {
+                    robust_limit(&own, CLIP_SIGMAS).max(limit)
+                } else {
+                    limit
+                }
+            })
+            .collect()
     };
     // A run still going at the end may be a lasting change, and is kept; unless every value
     // of it is far outside the series' range (a last reading of 10^6 among hundreds), which
@@ -546,6 +560,30 @@ mod tests {
             .iter()
             .filter(|e| e.end <= outage.start || e.start >= outage.end);
         assert!(others.count() <= 2, "{events:?}");
+    }
+
+    /// Nine days of a channel on air one hour a day (5000 ± 500, zero the rest): too few
+    /// cycles to measure each hour's spread, but the show departs from the series' tiny
+    /// spread every day, so it is the show hour's nature, not a one-off event. The shows
+    /// were all taken out, and the forecast was 0 where 5000 came.
+    #[test]
+    fn an_hour_departing_every_day_is_not_a_one_off_event() {
+        let noise = |i: usize| ((i as f64 * 12.9898).sin() * 43_758.545).fract() * 2.0 - 1.0;
+        let mut y: Vec<f64> = (0..24 * 9)
+            .map(|i| {
+                if i % 24 == 20 {
+                    (5000.0 + 500.0 * noise(i)).round()
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        assert!(one_off_events(&y, &[24], 24).is_empty());
+        // A miss is kept too, in so short a history (the hour's spread, the miss's
+        // neighbours bent by it, is measured from nine days): the daemon pulls it back to its
+        // interval as it is flagged, and it never takes the other shows with it.
+        y[24 * 6 + 20] = 0.0;
+        assert!(one_off_events(&y, &[24], 24).is_empty());
     }
 
     #[test]
