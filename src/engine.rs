@@ -997,8 +997,6 @@ mod tests {
         assert_eq!(peaks(None), [20, 20, 20]);
     }
 
-    /// Scored across the change of clocks (three weeks from 24 March), a London evening peak
-    /// stamped in UTC is no anomaly on a London clock; on UTC its move by an hour is flagged.
     /// A solar plant's output (zero from 18:00 to 05:00, a noisy day between): its nights are
     /// forecast as exactly zero; its days are not. MSTL spread the day into the night.
     #[test]
@@ -1027,6 +1025,8 @@ mod tests {
         }
     }
 
+    /// Scored across the change of clocks (three weeks from 24 March), a London evening peak
+    /// stamped in UTC is no anomaly on a London clock; on UTC its move by an hour is flagged.
     #[test]
     fn a_local_clock_does_not_flag_the_change_of_clocks() {
         let bst_from = 1_711_846_800; // 2024-03-31 01:00Z

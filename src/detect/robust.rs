@@ -506,9 +506,6 @@ mod tests {
         assert_eq!(counts.quantum, Some(1.0));
     }
 
-    /// Hourly residuals ten times as wide from 7 to 10 as at other hours (a road's rush
-    /// hours): judged by the week's spread, most of them were flagged, every day; judged by
-    /// their hour's, none is, and a spike at a quiet hour still is.
     /// A total loss at a busy hour (zero where about 1000 ± 100 are due) is a dropout and
     /// opens an event at once (it scored 2.25: 6 robust standard deviations at 1); so is the
     /// same hour's zero the next day. A zero at an hour that reads zero every few days, or
@@ -566,6 +563,9 @@ mod tests {
         );
     }
 
+    /// Hourly residuals ten times as wide from 7 to 10 as at other hours (a road's rush
+    /// hours): judged by the week's spread, most of them were flagged, every day; judged by
+    /// their hour's, none is, and a spike at a quiet hour still is.
     #[test]
     fn residual_judges_each_hour_of_the_day_by_its_own_spread() {
         let mut d = ResidualDetector::new(3600);
