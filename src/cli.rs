@@ -162,7 +162,8 @@ pub enum Command {
         /// several series and runs only in the daemon).
         #[arg(long, value_delimiter = ',')]
         detectors: Option<Vec<String>>,
-        /// Add a trailing `detector` column naming the detector that drove each score.
+        /// Add a trailing `detector` column naming the detector that drove each score
+        /// (`residual` names a zero where the series never reads zero `dropout`).
         #[arg(long)]
         explain: bool,
     },
