@@ -652,6 +652,7 @@ impl SeriesEngine {
             let reach = plausible_range(prepared.observed());
             // No backtest yet: the model's own correction of its interval.
             let uncalibrated = backtest::Calibration::uniform(fit.fitted.uncalibrated_spread());
+            let zeros = model::structural_zeros(prepared.observed(), &used, clock_steps);
             let bands = self
                 .settings
                 .levels
@@ -659,7 +660,7 @@ impl SeriesEngine {
                 .enumerate()
                 .map(|(i, &l)| {
                     let mut b = model::predict(fit.fitted.as_ref(), clock_steps, l, false)?;
-                    model::keep_structural_zeros(&mut b, prepared.observed(), &used);
+                    b.keep_zeros(&zeros);
                     if let Some(ahead) = &ahead {
                         let pick = |v: &[f64]| ahead.iter().map(|&j| v[j]).collect();
                         b = Prediction {

@@ -237,24 +237,28 @@ pub struct ResidualDetector {
 
 impl ResidualDetector {
     pub fn new(step_secs: i64) -> Self {
+        let slots = day_slots(step_secs);
         Self {
             window: RobustWindow::new(window_len(step_secs)),
             level: 0.0,
             resolution: Resolution::default(),
             step_secs: step_secs.max(1),
-            phases: day_slots(step_secs)
+            phases: slots
                 .map(|n| (0..n).map(|_| RobustWindow::new(PHASE_WINDOW)).collect())
                 .unwrap_or_default(),
-            since_zero: vec![0; day_slots(step_secs).unwrap_or(1)],
+            since_zero: vec![0; slots.unwrap_or(1)],
             dropped: false,
         }
     }
 
-    /// `score`, raised to [`DROPOUT_SCORE`] when `value` is a dropout at `ts`.
-    fn dropout(&mut self, ts: i64, value: f64, score: f64) -> f64 {
-        let slot = ts
-            .div_euclid(self.step_secs)
-            .rem_euclid(self.since_zero.len() as i64) as usize;
+    /// The time-of-day slot of `ts` (0 for daily data).
+    fn slot(&self, ts: i64) -> usize {
+        ts.div_euclid(self.step_secs)
+            .rem_euclid(self.since_zero.len() as i64) as usize
+    }
+
+    /// `score`, raised to [`DROPOUT_SCORE`] when `value` is a dropout in time-of-day `slot`.
+    fn dropout(&mut self, slot: usize, value: f64, score: f64) -> f64 {
         let since = &mut self.since_zero[slot];
         self.dropped = value == 0.0 && score >= 1.0 && *since >= MIN_DROPOUT_READINGS;
         if value != 0.0 {
@@ -288,8 +292,8 @@ impl Detector for ResidualDetector {
             return 0.0;
         };
         let corrected = r - self.level;
-        let slot = (!self.phases.is_empty())
-            .then(|| (ts.div_euclid(self.step_secs)).rem_euclid(self.phases.len() as i64) as usize);
+        let day_slot = self.slot(ts);
+        let slot = (!self.phases.is_empty()).then_some(day_slot);
         let phase_sigma = slot
             .and_then(|k| {
                 let w = &mut self.phases[k];
@@ -336,7 +340,7 @@ impl Detector for ResidualDetector {
                 step
             });
         }
-        self.dropout(ts, value, score)
+        self.dropout(day_slot, value, score)
     }
 }
 

@@ -124,6 +124,19 @@ pub struct Prediction {
 }
 
 impl Prediction {
+    /// Sets the point forecast to zero where `zero_at` (see [`structural_zeros`]) says. The
+    /// bounds stay the model's, widened to reach zero where they did not: a phase that starts
+    /// to read something (a new show, an earlier dawn) is judged and pulled back to them as
+    /// before, so the history can learn it.
+    pub fn keep_zeros(&mut self, zero_at: &[bool]) {
+        let steps = self.point.len().min(zero_at.len());
+        for j in (0..steps).filter(|&j| zero_at[j]) {
+            self.point[j] = 0.0;
+            self.lower[j] = self.lower[j].min(0.0);
+            self.upper[j] = self.upper[j].max(0.0);
+        }
+    }
+
     /// Keeps the bounds within `[lo, hi]` (the point stays as forecast: `tidy` then orders
     /// the bounds around it).
     pub fn clamp_bounds(&mut self, lo: f64, hi: f64) {
@@ -315,18 +328,17 @@ pub fn fit(spec: &ModelSpec, y: &[f64], periods: &[usize]) -> Result<Fit> {
 /// is zero: four (a month of days, four weeks of weeks).
 const MIN_ZERO_CYCLES: usize = 4;
 
-/// Sets the point forecast to zero at every step (`b`'s step j continues `y` at index
-/// `y.len() + j`) whose phase of one of `periods` read exactly zero in every cycle of `y` (at
-/// least [`MIN_ZERO_CYCLES`] of them): a solar plant's night, the hours a channel is off the
-/// air, a shop's closed Sunday. The models spread the neighbouring hours into them (MSTL's
-/// trend filter, a smoothed profile): a channel on air one hour a day was forecast 146
-/// viewers in the silent hour after its show, and the hour was flagged as a level shift when
-/// it read zero; a solar plant's nights were forecast at 0.3 (week-ahead rMAE over ten
-/// hold-outs 0.798, now 0.781). The bounds stay the model's, widened to reach zero where
-/// they did not: a phase that starts to read something (a new show, an earlier dawn) is
-/// judged and pulled back to them as before, so the history can learn it.
-pub fn keep_structural_zeros(b: &mut Prediction, y: &[f64], periods: &[usize]) {
+/// Which of the `steps` steps after `y` (step j continues `y` at index `y.len() + j`) fall on
+/// a phase of one of `periods` that read exactly zero in every cycle of `y` (at least
+/// [`MIN_ZERO_CYCLES`] of them): a solar plant's night, the hours a channel is off the air, a
+/// shop's closed Sunday. The models spread the neighbouring hours into them (MSTL's trend
+/// filter, a smoothed profile): a channel on air one hour a day was forecast 146 viewers in
+/// the silent hour after its show, and the hour was flagged as a level shift when it read
+/// zero; a solar plant's nights were forecast at 0.3 (week-ahead rMAE over ten hold-outs
+/// 0.798, now 0.781). See [`Prediction::keep_zeros`].
+pub fn structural_zeros(y: &[f64], periods: &[usize], steps: usize) -> Vec<bool> {
     let n = y.len();
+    let mut zero_at = vec![false; steps];
     for &p in periods {
         if p < 2 || n / p < MIN_ZERO_CYCLES {
             continue;
@@ -334,14 +346,11 @@ pub fn keep_structural_zeros(b: &mut Prediction, y: &[f64], periods: &[usize]) {
         let zero: Vec<bool> = (0..p)
             .map(|phase| crate::series::at_phase(y, 0, p, phase).all(|v| v == 0.0))
             .collect();
-        for j in 0..b.point.len() {
-            if zero[(n + j) % p] {
-                b.point[j] = 0.0;
-                b.lower[j] = b.lower[j].min(0.0);
-                b.upper[j] = b.upper[j].max(0.0);
-            }
+        for (j, z) in zero_at.iter_mut().enumerate() {
+            *z |= zero[(n + j) % p];
         }
     }
+    zero_at
 }
 
 /// Predicts and tidies the output (ordered bounds, non-negative when asked).
@@ -466,14 +475,14 @@ mod tests {
         let mut y: Vec<f64> = (0..20).map(|i| [7.0, 0.0, 0.0, 3.0][i % 4]).collect();
         y[14] = 2.0;
         let mut b = band(6);
-        keep_structural_zeros(&mut b, &y, &[4]);
+        b.keep_zeros(&structural_zeros(&y, &[4], 6));
         // Step j continues y at index 20 + j: phase j % 4.
         assert_eq!(b.point, vec![5.0, 0.0, 5.0, 5.0, 5.0, 0.0]);
         assert_eq!(b.upper, vec![9.0; 6]);
         assert_eq!(b.lower, vec![1.0, 0.0, 1.0, 1.0, 1.0, 0.0]);
         // Three cycles are too few to say.
         let mut b = band(6);
-        keep_structural_zeros(&mut b, &y[..12], &[4]);
+        b.keep_zeros(&structural_zeros(&y[..12], &[4], 6));
         assert_eq!(b, band(6));
     }
 

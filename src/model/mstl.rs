@@ -193,32 +193,23 @@ pub fn one_off_events(y: &[f64], periods: &[usize], max_run: usize) -> Vec<std::
     }
     // An hour of the day whose remainder runs wider than the series' (rush hour on a road,
     // the night on the log scale of a quiet channel) is judged by its own spread, once the
-    // history holds enough cycles to measure it.
-    let limits: Vec<f32> = if r.len() / shortest >= MIN_CYCLES_FOR_PHASE_SPREAD {
-        (0..shortest)
-            .map(|phase| {
-                let own: Vec<f32> = crate::series::at_phase(r, 0, shortest, phase).collect();
+    // history holds enough cycles to measure it. With fewer, an hour that departs by more
+    // than the series' limit in most of them is too: that is the hour's nature, not a one-off
+    // (a channel on air one hour a day, whose shows were all taken out as events for its
+    // first weeks: forecast 0 where 5000 came).
+    let measured = r.len() / shortest >= MIN_CYCLES_FOR_PHASE_SPREAD;
+    let limits: Vec<f32> = (0..shortest)
+        .map(|phase| {
+            let own: Vec<f32> = crate::series::at_phase(r, 0, shortest, phase).collect();
+            let beyond = own.iter().filter(|v| v.abs() > limit).count();
+            if measured || 2 * beyond > own.len() {
                 // NaN.max(limit) is the limit.
                 robust_limit(&own, CLIP_SIGMAS).max(limit)
-            })
-            .collect()
-    } else {
-        // Too few cycles to measure each phase's spread, but a phase that departs by more
-        // than the series' limit in most of them is that phase's nature, not a one-off (a
-        // channel on air one hour a day, whose shows were all taken out as events for its
-        // first weeks: forecast 0 where 5000 came). Such a phase is judged by its own spread.
-        (0..shortest)
-            .map(|phase| {
-                let own: Vec<f32> = crate::series::at_phase(r, 0, shortest, phase).collect();
-                let beyond = own.iter().filter(|v| v.abs() > limit).count();
-                if 2 * beyond > own.len() {
-                    robust_limit(&own, CLIP_SIGMAS).max(limit)
-                } else {
-                    limit
-                }
-            })
-            .collect()
-    };
+            } else {
+                limit
+            }
+        })
+        .collect();
     // A run still going at the end may be a lasting change, and is kept; unless every value
     // of it is far outside the series' range (a last reading of 10^6 among hundreds), which
     // no change of level explains: left in, `mstl_ets` carried it into the whole horizon.
