@@ -515,8 +515,8 @@ const MAX_BUCKETS: usize = 8;
 impl Calibration {
     /// None when there are too few scores (fewer than 20) to say anything.
     pub fn from_scores(by_step: &[Vec<f64>], far_off: &[Vec<bool>], level: f64) -> Option<Self> {
-        // A NaN score is a step without an outcome (a time without a reading).
-        let total = by_step.iter().flatten().filter(|s| s.is_finite()).count();
+        let all = outcomes(by_step);
+        let total = all.len();
         // Enough outcomes per bucket that the quantile is not the sample's maximum twice over.
         let tail = (1.0 - level / 100.0).max(1e-3);
         let per_bucket = ((2.0 / tail).ceil() as usize).max(20);
@@ -531,12 +531,6 @@ impl Calibration {
         let bucket_len = by_step.len().div_ceil(buckets);
         // How much harder than the pooled outcomes the hardest fold was, over the whole
         // horizon (a fold's every step: enough outcomes for a stable quantile).
-        let all: Vec<f64> = by_step
-            .iter()
-            .flatten()
-            .copied()
-            .filter(|s| s.is_finite())
-            .collect();
         let far = |h: usize, k: usize| far_off.get(h).and_then(|e| e.get(k)) == Some(&true);
         let hardest = (0..folds)
             .map(|k| {
@@ -553,15 +547,7 @@ impl Calibration {
         let hardness = (hardest / conformal_factor(&all, level)).max(1.0);
         let factors = by_step
             .chunks(bucket_len)
-            .map(|c| {
-                let s: Vec<f64> = c
-                    .iter()
-                    .flatten()
-                    .copied()
-                    .filter(|s| s.is_finite())
-                    .collect();
-                (conformal_factor(&s, level) * hardness).min(MAX_FACTOR)
-            })
+            .map(|c| (conformal_factor(&outcomes(c), level) * hardness).min(MAX_FACTOR))
             .collect();
         Some(Self {
             bucket_len,
@@ -582,6 +568,17 @@ impl Calibration {
         let b = (step / self.bucket_len.max(1)).min(self.factors.len().saturating_sub(1));
         self.factors.get(b).copied().unwrap_or(1.0)
     }
+}
+
+/// The scores of `by_step` (step by fold) that have an outcome: a NaN score is a step
+/// without one (a time without a reading).
+fn outcomes(by_step: &[Vec<f64>]) -> Vec<f64> {
+    by_step
+        .iter()
+        .flatten()
+        .copied()
+        .filter(|s| s.is_finite())
+        .collect()
 }
 
 /// The split-conformal quantile of `scores` at `level`, as a factor on the model's σ.
