@@ -303,8 +303,7 @@ pub fn prepare_with(
     // backtest tries them, and a week the period test could not confirm is often real (two
     // thirds of a business-hours feed are filled nights). Filled with the day alone, a
     // missing Saturday was a copy of Friday (see the test of a weekend shape).
-    let mut cycles: Vec<usize> = periods.iter().chain(&unconfirmed).copied().collect();
-    cycles.sort_unstable();
+    let cycles = with_unconfirmed(&periods, &unconfirmed);
     fill_seasonal(values, &mut y, &cycles, true);
     // One-off events (an outage, a spike) are gaps too: up to the shortest cycle long.
     let shortest = periods.iter().min().copied().unwrap_or(0);
@@ -428,38 +427,43 @@ pub fn fill_seasonal(values: &[f64], filled: &mut [f64], periods: &[usize], gap_
         } else {
             1
         };
-        let compare = |ts: &mut dyn Iterator<Item = usize>,
-                       reference: &dyn Fn(usize) -> Option<f64>| {
-            let (mut v, mut r, mut k) = (0.0, 0.0, 0usize);
-            for t in ts {
-                let Some(x) = reference(t) else { break };
-                v += filled[t];
-                r += x;
-                k += 1;
-            }
-            (k > 0)
-                .then(|| gap_of(v / k as f64, r / k as f64))
+        // Each pair is a value and its reference; the pairs stop where a reference would
+        // fall outside the series.
+        let mean_gap = |pairs: Vec<(f64, f64)>| {
+            let k = pairs.len() as f64;
+            let (v, r) = pairs
+                .iter()
+                .fold((0.0, 0.0), |(v, r), (x, y)| (v + x, r + y));
+            (k > 0.0)
+                .then(|| gap_of(v / k, r / k))
                 .filter(|g| g.is_finite())
         };
         let before = a.checked_sub(1).and_then(|t| {
-            let reference = |t: usize| {
-                if before_gap {
-                    t.checked_sub(m).map(|r| filled[r])
-                } else {
-                    Some(base(filled, t))
-                }
-            };
-            compare(&mut (a.saturating_sub(w)..a).rev(), &reference).map(|g| (t, g))
+            let pairs = (a.saturating_sub(w)..a)
+                .rev()
+                .map_while(|t| {
+                    let r = if before_gap {
+                        filled[t.checked_sub(m)?]
+                    } else {
+                        base(filled, t)
+                    };
+                    Some((filled[t], r))
+                })
+                .collect();
+            mean_gap(pairs).map(|g| (t, g))
         });
         let after = (b < n).then_some(b).and_then(|t| {
-            let reference = |t: usize| {
-                if before_gap {
-                    Some(base(filled, t))
-                } else {
-                    filled.get(t + m).copied()
-                }
-            };
-            compare(&mut (b..(b + w).min(n)), &reference).map(|g| (t, g))
+            let pairs = (b..(b + w).min(n))
+                .map_while(|t| {
+                    let r = if before_gap {
+                        base(filled, t)
+                    } else {
+                        *filled.get(t + m)?
+                    };
+                    Some((filled[t], r))
+                })
+                .collect();
+            mean_gap(pairs).map(|g| (t, g))
         });
         for t in a..b {
             let g = match (before, after) {
@@ -532,6 +536,14 @@ pub fn unconfirmed_periods(implied: &[usize], kept: &[usize]) -> Vec<usize> {
         .copied()
         .filter(|p| !kept.contains(p) && kept.iter().any(|k| p % k == 0))
         .collect()
+}
+
+/// The confirmed `periods` and the `unconfirmed` ones together, shortest first: what the
+/// backtest also fits every model with, and what gaps are filled with.
+pub fn with_unconfirmed(periods: &[usize], unconfirmed: &[usize]) -> Vec<usize> {
+    let mut all: Vec<usize> = periods.iter().chain(unconfirmed).copied().collect();
+    all.sort_unstable();
+    all
 }
 
 /// The least share of the detrended variance a period's profile must predict in cycles it

@@ -235,14 +235,10 @@ impl<'a> History<'a> {
     pub fn variants(&self) -> Vec<Vec<usize>> {
         let mut out = vec![self.periods.to_vec()];
         if !self.unconfirmed.is_empty() {
-            let mut all: Vec<usize> = self
-                .periods
-                .iter()
-                .chain(self.unconfirmed)
-                .copied()
-                .collect();
-            all.sort_unstable();
-            out.push(all);
+            out.push(crate::series::with_unconfirmed(
+                self.periods,
+                self.unconfirmed,
+            ));
         }
         out
     }
