@@ -16,12 +16,22 @@ const MIN_HISTORY: usize = 48;
 /// before: a run twice as long as anything seen (and at least [`MIN_FROZEN_RUN`]) scores 1.
 /// Series that often repeat values (counts that sit at zero overnight) learn a long normal run
 /// and are left alone.
+///
+/// A long run is flagged from the first time the forecast expected something else, and from
+/// then on until it ends. Where the forecast expects exactly the repeated value (the zeros of
+/// a channel off the air), the repeat is what a live feed does too: a channel on the air an
+/// hour a day learns a 23-hour run, and the silence after a missed show (47 hours, flagged as
+/// a dropout at the show's hour) went on to open a second event for the same incident at the
+/// 46th hour, still off the air. A dead feed is still flagged at the first hour it should have
+/// moved after the limit (there, 48 hours) and stays flagged.
 #[derive(Debug, Clone, Default)]
 pub struct FrozenDetector {
     last: Option<f64>,
     run: usize,
     longest_normal: usize,
     seen: usize,
+    /// The run in progress has been flagged.
+    flagged: bool,
 }
 
 impl Detector for FrozenDetector {
@@ -29,7 +39,7 @@ impl Detector for FrozenDetector {
         "frozen"
     }
 
-    fn observe(&mut self, _ts: i64, value: f64, _e: &Expected) -> f64 {
+    fn observe(&mut self, _ts: i64, value: f64, e: &Expected) -> f64 {
         if !value.is_finite() {
             return 0.0;
         }
@@ -38,17 +48,23 @@ impl Detector for FrozenDetector {
         if self.last == Some(value) {
             self.run += 1;
         } else {
-            // A run counts as normal once it has ended without being flagged, so neither a
-            // dead feed nor the run in progress teaches the detector that long runs are normal.
+            // A run counts as normal once it has ended short of the limit, so neither a dead
+            // feed nor the run in progress teaches the detector that long runs are normal.
             if self.seen <= MIN_HISTORY + 1 || self.run < limit {
                 self.longest_normal = self.longest_normal.max(self.run);
             }
             self.run = 1;
             self.last = Some(value);
+            self.flagged = false;
         }
         if self.seen <= MIN_HISTORY || self.run < limit {
             return 0.0;
         }
+        let expected_this = (e.yhat - value).abs() <= 1e-9 * value.abs().max(1.0);
+        if !self.flagged && expected_this {
+            return 0.0;
+        }
+        self.flagged = true;
         (self.run as f64 / limit as f64).min(MAX_SCORE)
     }
 }
@@ -135,6 +151,35 @@ mod tests {
             .position(|_| d.observe(0, 7.0, &E) >= 1.0)
             .expect("flagged");
         assert_eq!(first + 1, MIN_FROZEN_RUN, "the run reaches the limit");
+    }
+
+    #[test]
+    fn a_missed_show_is_not_flagged_again_while_off_the_air_but_a_dead_feed_is() {
+        // On the air at 20:00 only; the forecast expects the show then and zero otherwise.
+        let expect = |i: usize| Expected {
+            yhat: if i % 24 == 20 { 500.0 } else { 0.0 },
+            lower: 0.0,
+            upper: if i % 24 == 20 { 900.0 } else { 100.0 },
+        };
+        let feed = |missed: usize, dead_from: usize| {
+            let mut d = FrozenDetector::default();
+            (0..24 * 20)
+                .filter(|&i| {
+                    let on_air = i % 24 == 20 && i / 24 != missed && i < dead_from;
+                    let v = if on_air { 480.0 + (i / 24) as f64 } else { 0.0 };
+                    d.observe(0, v, &expect(i)) >= 1.0
+                })
+                .collect::<Vec<_>>()
+        };
+        // One show missed on day 10: 47 hours at zero, past twice the normal 23, but every
+        // hour of it after the show's is off the air. (Before, its 46th and 47th hours were
+        // flagged: a second event for the incident the dropout already reported.)
+        assert_eq!(feed(10, usize::MAX), Vec::<usize>::new());
+        // The feed dies after day 10's show: flagged from the first show hour past the limit
+        // (day 12, 48 hours on), and every hour after it.
+        let flags = feed(usize::MAX, 24 * 10 + 21);
+        assert_eq!(flags.first(), Some(&(24 * 12 + 20)));
+        assert_eq!(flags.len(), 24 * 20 - (24 * 12 + 20));
     }
 
     #[test]
