@@ -270,6 +270,9 @@ def main():
     ap.add_argument('--cache', default=os.path.join(tempfile.gettempdir(), 'viewcast-unseen'))
     ap.add_argument('--detect', action='store_true', help='count anomaly events instead')
     ap.add_argument('--only', help='score only the sets whose name contains this')
+    ap.add_argument('--stagger', action='store_true',
+                    help='hourly hold-outs 173 h apart instead of 168, so that their origins '
+                    'fall at ten different hours of the day, as a daemon refits at any hour')
     ap.add_argument('--dst', type=int, metavar='N',
                     help='local time against UTC around the last N changes of clocks instead')
     ap.add_argument('--parking', action='store_true',
@@ -303,11 +306,11 @@ def main():
         return
     cmd = [a.bin, 'forecast'] + a.args.split()
     for name, member, tcol, vcol, step, h in SETS:
-        if a.only and a.only not in name:
+        if a.only and a.only not in name or a.stagger and step == 86400:
             continue
         daily = step == 86400
         # Daily: a hold-out week ends every third day; hourly: weeks back to back.
-        holdouts, stride = (6 * a.holdouts, 3) if daily else (a.holdouts, h)
+        holdouts, stride = (6 * a.holdouts, 3) if daily else (a.holdouts, h + 5 * a.stagger)
         r = score(load(z, member, tcol, vcol), step, h, holdouts, stride, cmd)
         print(f'{name:15s} rMAE {r[0]:.3f} (geometric {r[1]:.3f})  coverage {r[2]:.3f}  '
               f'({holdouts} hold-outs; models {r[3]})', flush=True)
