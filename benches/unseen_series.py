@@ -245,6 +245,43 @@ def dst(rows, zone, changes, cmd):
     return rmae['local'], rmae['utc'], rmae['utc --timezone'], holdouts
 
 
+def swing(rows, step, h, days, cmd):
+    """How much a week-ahead forecast moves when it is refitted three hours later: over
+    `days` days a week apart, forecasts from every third hour of the day; for each pair three
+    hours apart, the mean absolute difference of their forecasts over the times both cover,
+    relative to the mean absolute actual. Also the rMAE of all those forecasts."""
+    value = {t: v for t, _, v in rows}
+    step = datetime.timedelta(seconds=step)
+    tmp = os.path.join(tempfile.mkdtemp(), 'history.csv')
+    moved, scale, fe, ne = [], [], 0.0, 0.0
+    for d in range(days):
+        day = (rows[-1][0] - step * (h + 24 + d * h)).replace(hour=0)
+        before = None
+        for hour in range(0, 24, 3):
+            origin = day + datetime.timedelta(hours=hour)
+            with open(tmp, 'w') as f:
+                f.write('timestamp,value\n')
+                f.writelines(f'{s},{"" if v is None else v}\n' for t, s, v in rows if t < origin)
+            out = subprocess.run(cmd + ['--input', tmp, '--horizon', str(h)],
+                                 capture_output=True, text=True)
+            if out.returncode != 0:
+                sys.exit(f'{" ".join(cmd)} failed: {out.stderr.strip()[-500:]}')
+            now = {}
+            for r in csv.DictReader(out.stdout.splitlines()):
+                t = datetime.datetime.fromisoformat(r['timestamp'].replace('T', ' ').rstrip('Z'))
+                now[t] = float(r['yhat'])
+                actual = value.get(t)
+                naive = value.get(t - step * h * ((t - origin) // step // h + 1))
+                if actual is not None and naive is not None:
+                    fe, ne = fe + abs(now[t] - actual), ne + abs(naive - actual)
+                    scale.append(abs(actual))
+            if before:
+                both = [t for t in now if t in before]
+                moved.append(sum(abs(now[t] - before[t]) for t in both) / max(len(both), 1))
+            before = now
+    return sum(moved) / len(moved) / (sum(scale) / len(scale)), fe / ne
+
+
 def detect(rows, cmd, steps=5400):
     """`viewcast detect` on the last `steps` rows: (flagged steps, events, weeks covered)."""
     d = tempfile.mkdtemp()
@@ -275,6 +312,9 @@ def main():
                     'fall at ten different hours of the day, as a daemon refits at any hour')
     ap.add_argument('--dst', type=int, metavar='N',
                     help='local time against UTC around the last N changes of clocks instead')
+    ap.add_argument('--swing', type=int, metavar='DAYS',
+                    help='how much hourly forecasts move when refitted three hours later, over '
+                    'DAYS days, instead')
     ap.add_argument('--parking', action='store_true',
                     help='score the car parks (a jittered half-hourly feed) instead')
     a = ap.parse_args()
@@ -294,6 +334,15 @@ def main():
         print(f'parking         rMAE {r[0]:.3f} (geometric {r[1]:.3f})  coverage {r[2]:.3f}  '
               f'({r[4]} lots x {holdouts} hold-outs; models {r[3]}); forecast above 1.5x the '
               f'capacity in {r[5]}', flush=True)
+        return
+    if a.swing:
+        cmd = [a.bin, 'forecast'] + a.args.split()
+        for name, member, tcol, vcol, step, h in SETS:
+            if step != 3600 or a.only and a.only not in name:
+                continue
+            moved, rmae = swing(load(z, member, tcol, vcol), step, h, a.swing, cmd)
+            print(f'{name:15s} refitted 3 hours later, the forecast moves by {moved:.3f} of the '
+                  f'mean actual (rMAE of the {8 * a.swing} forecasts {rmae:.3f})', flush=True)
         return
     if a.detect:
         cmd = [a.bin, 'detect'] + a.args.split()
