@@ -305,14 +305,18 @@ fn day_mean_shift(level: &Model, d: &[f64], p: usize, h: usize) -> f64 {
     if p == 0 || h == 0 || n < p + h + 1 {
         return 0.0;
     }
-    // The model's level after each step t is its one-step forecast of t + 1.
-    let fitted = match level.predict_in_sample(None) {
-        Ok(f) if f.point.len() == n && f.point.iter().all(|v| v.is_finite()) => f.point,
+    // The model's level after each step t is its one-step forecast of t + 1 (augurs is
+    // outside code: a panic in it leaves the level as fitted).
+    let levels = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut f = level.predict_in_sample(None).ok()?.point;
+        f.push(*level.predict(1, None).ok()?.point.first()?);
+        Some(f)
+    }));
+    let fitted = match levels {
+        Ok(Some(f)) if f.len() == n + 1 && f.iter().all(|v| v.is_finite()) => f,
         _ => return 0.0,
     };
-    let Ok(last) = level.predict(1, None).map(|f| f.point[0]) else {
-        return 0.0;
-    };
+    let last = fitted[n];
     // Per block of h origins: (the model's level, the day's mean) absolute errors.
     let (mut by_model, mut by_mean) = (Vec::new(), Vec::new());
     let (mut e_model, mut e_mean, mut count) = (0.0, 0.0, 0);
