@@ -116,6 +116,20 @@ class Tally:
                 sum(self.cover) / len(self.cover), self.models)
 
 
+def forecast_before(rows, origin, h, cmd, tmp):
+    """Runs `cmd` (`viewcast forecast ...`) on the rows before `origin`, written to `tmp`, for
+    `h` steps: ([(time, forecast row)], its standard error)."""
+    with open(tmp, 'w') as f:
+        f.write('timestamp,value\n')
+        f.writelines(f'{s},{"" if v is None else v}\n' for t, s, v in rows if t < origin)
+    out = subprocess.run(cmd + ['--input', tmp, '--horizon', str(h)], capture_output=True,
+                         text=True)
+    if out.returncode != 0:
+        sys.exit(f'{" ".join(cmd)} failed: {out.stderr.strip()[-500:]}')
+    return [(datetime.datetime.fromisoformat(r['timestamp'].replace('T', ' ').rstrip('Z')), r)
+            for r in csv.DictReader(out.stdout.splitlines())], out.stderr
+
+
 def score(rows, step, h, holdouts, stride, cmd):
     value = {t: v for t, _, v in rows}
     step = datetime.timedelta(seconds=step)
@@ -123,16 +137,9 @@ def score(rows, step, h, holdouts, stride, cmd):
     tally = Tally()
     for k in range(holdouts):
         origin = rows[-1][0] - step * (h - 1 + k * stride)
-        with open(tmp, 'w') as f:
-            f.write('timestamp,value\n')
-            f.writelines(f'{s},{"" if v is None else v}\n' for t, s, v in rows if t < origin)
-        out = subprocess.run(cmd + ['--input', tmp, '--horizon', str(h)],
-                             capture_output=True, text=True)
-        if out.returncode != 0:
-            sys.exit(f'{" ".join(cmd)} failed: {out.stderr.strip()[-500:]}')
-        tally.start(out.stderr)
-        for r in csv.DictReader(out.stdout.splitlines()):
-            t = datetime.datetime.fromisoformat(r['timestamp'].replace('T', ' ').rstrip('Z'))
+        forecast, stderr = forecast_before(rows, origin, h, cmd, tmp)
+        tally.start(stderr)
+        for t, r in forecast:
             j = (t - origin) // step
             actual, naive = value.get(t), value.get(t - step * h * (j // h + 1))
             if actual is not None and naive is not None:
@@ -259,16 +266,8 @@ def swing(rows, step, h, days, cmd):
         before = None
         for hour in range(0, 24, 3):
             origin = day + datetime.timedelta(hours=hour)
-            with open(tmp, 'w') as f:
-                f.write('timestamp,value\n')
-                f.writelines(f'{s},{"" if v is None else v}\n' for t, s, v in rows if t < origin)
-            out = subprocess.run(cmd + ['--input', tmp, '--horizon', str(h)],
-                                 capture_output=True, text=True)
-            if out.returncode != 0:
-                sys.exit(f'{" ".join(cmd)} failed: {out.stderr.strip()[-500:]}')
             now = {}
-            for r in csv.DictReader(out.stdout.splitlines()):
-                t = datetime.datetime.fromisoformat(r['timestamp'].replace('T', ' ').rstrip('Z'))
+            for t, r in forecast_before(rows, origin, h, cmd, tmp)[0]:
                 now[t] = float(r['yhat'])
                 actual = value.get(t)
                 naive = value.get(t - step * h * ((t - origin) // step // h + 1))
