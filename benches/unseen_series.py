@@ -116,18 +116,25 @@ class Tally:
                 sum(self.cover) / len(self.cover), self.models)
 
 
-def forecast_before(rows, origin, h, cmd, tmp):
-    """Runs `cmd` (`viewcast forecast ...`) on the rows before `origin`, written to `tmp`, for
-    `h` steps: ([(time, forecast row)], its standard error)."""
+def run_forecast(cmd, lines, h, tmp, what=''):
+    """Runs `cmd` (`viewcast forecast ...`) for `h` steps on a CSV of `lines` (`time,value`
+    rows) written to `tmp`: ([(time, forecast row)], its standard error). Exits, naming
+    `what`, if it fails."""
     with open(tmp, 'w') as f:
         f.write('timestamp,value\n')
-        f.writelines(f'{s},{"" if v is None else v}\n' for t, s, v in rows if t < origin)
+        f.writelines(lines)
     out = subprocess.run(cmd + ['--input', tmp, '--horizon', str(h)], capture_output=True,
                          text=True)
     if out.returncode != 0:
-        sys.exit(f'{" ".join(cmd)} failed: {out.stderr.strip()[-500:]}')
+        sys.exit(f'{" ".join(cmd)} failed{what}: {out.stderr.strip()[-500:]}')
     return [(datetime.datetime.fromisoformat(r['timestamp'].replace('T', ' ').rstrip('Z')), r)
             for r in csv.DictReader(out.stdout.splitlines())], out.stderr
+
+
+def forecast_before(rows, origin, h, cmd, tmp):
+    """[`run_forecast`] on the rows before `origin`."""
+    return run_forecast(cmd, (f'{s},{"" if v is None else v}\n' for t, s, v in rows
+                              if t < origin), h, tmp)
 
 
 def score(rows, step, h, holdouts, stride, cmd):
@@ -176,17 +183,10 @@ def parking(z, holdouts, cmd):
         for k in range(holdouts):
             origin = times[-1] - week * (k + 1) + datetime.timedelta(hours=1)
             history = [t for t in times if t < origin]
-            with open(tmp, 'w') as f:
-                f.write('timestamp,value\n')
-                f.writelines(f'{t},{value[t]}\n' for t in history)
             # 400 half-hour steps cover the week whatever step the forecast finds.
-            out = subprocess.run(cmd + ['--input', tmp, '--horizon', '400'],
-                                 capture_output=True, text=True)
-            if out.returncode != 0:
-                sys.exit(f'{" ".join(cmd)} failed on {lot}: {out.stderr.strip()[-500:]}')
-            tally.start(out.stderr)
-            rows = [(datetime.datetime.fromisoformat(r['timestamp'].replace('T', ' ').rstrip('Z')),
-                     r) for r in csv.DictReader(out.stdout.splitlines())]
+            rows, stderr = run_forecast(cmd, (f'{t},{value[t]}\n' for t in history), 400, tmp,
+                                        f' on {lot}')
+            tally.start(stderr)
             at = [t for t, _ in rows]
             over += max((float(r['yhat']) for _, r in rows), default=0) > 1.5 * capacity[lot]
             for t in (t for t in times if origin <= t < origin + week):
@@ -232,17 +232,11 @@ def dst(rows, zone, changes, cmd):
                 continue
             holdouts += 1
             for mode, stamp in (('local', lambda t: t), ('utc', utc), ('utc --timezone', utc)):
-                with open(tmp, 'w') as f:
-                    f.write('timestamp,value\n')
-                    f.writelines(f'{stamp(t).isoformat()}{"" if mode == "local" else "Z"},'
-                                 f'{value[t]}\n' for t in times if t < origin)
                 extra = ['--timezone', zone] if mode.endswith('--timezone') else []
-                out = subprocess.run(cmd + extra + ['--input', tmp, '--horizon', '168'],
-                                     capture_output=True, text=True)
-                if out.returncode != 0:
-                    sys.exit(f'{" ".join(cmd)} failed: {out.stderr.strip()[-500:]}')
-                forecast = {datetime.datetime.fromisoformat(r['timestamp'].rstrip('Z')):
-                            float(r['yhat']) for r in csv.DictReader(out.stdout.splitlines())}
+                lines = (f'{stamp(t).isoformat()}{"" if mode == "local" else "Z"},{value[t]}\n'
+                         for t in times if t < origin)
+                forecast = {t: float(r['yhat'])
+                            for t, r in run_forecast(cmd + extra, lines, 168, tmp)[0]}
                 for t in (t for t in times if origin <= t < origin + week):
                     naive, f = value.get(t - week), forecast.get(stamp(t))
                     if naive is not None and f is not None:

@@ -418,6 +418,18 @@ pub fn z_for_level(level: f64) -> f64 {
     normal_quantile(0.5 + level.clamp(0.0, 99.999) / 200.0)
 }
 
+/// Uniform noise in [-1, 1) from a fixed seed (a 64-bit LCG), for tests.
+#[cfg(test)]
+pub(crate) fn test_noise(seed: u64) -> impl FnMut() -> f64 {
+    let mut x = seed;
+    move || {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (x >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

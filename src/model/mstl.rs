@@ -339,13 +339,8 @@ fn day_mean_shift(level: &Model, d: &[f64], p: usize, h: usize) -> f64 {
     if !super::backtest::beats_beyond_noise(&by_mean, &by_model) {
         return 0.0;
     }
-    let mean = d[n - p..].iter().sum::<f64>() / p as f64;
-    let shift = mean - last;
-    if shift.is_finite() {
-        shift
-    } else {
-        0.0
-    }
+    let shift = d[n - p..].iter().sum::<f64>() / p as f64 - last;
+    Some(shift).filter(|s| s.is_finite()).unwrap_or(0.0)
 }
 
 /// ETS with a level and no trend or season, error additive or (when allowed and the series is
@@ -534,15 +529,7 @@ mod tests {
     /// evening carrying that afternoon into the whole week.
     #[test]
     fn the_week_ahead_does_not_follow_the_hour_it_is_forecast_at() {
-        let mut u = {
-            let mut x = 11u64;
-            move || {
-                x = x
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                (x >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
-            }
-        };
+        let mut u = crate::model::test_noise(11);
         let days = 7 * 8;
         let afternoons: Vec<f64> = (0..days).map(|_| 0.25 * u()).collect();
         let y: Vec<f64> = (0..24 * days)

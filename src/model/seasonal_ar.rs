@@ -267,16 +267,7 @@ mod tests {
         assert!(mae(&|k| p.point[k]) < mae(&|k| y[n - 24 + k]) * 0.8);
     }
 
-    /// Uniform noise in [-1, 1) from a fixed seed (a 64-bit LCG).
-    fn noise(seed: u64) -> impl FnMut() -> f64 {
-        let mut x = seed;
-        move || {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (x >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
-        }
-    }
+    use crate::model::test_noise as noise;
 
     #[test]
     fn a_noisy_cycle_is_smoothed_and_a_change_of_level_is_followed() {
