@@ -315,7 +315,12 @@ pub fn prepare_with(
             .map(|r| r.start.min(y.len())..r.end.min(y.len()))
             .filter(|r| !r.is_empty())
             .collect(),
-        None => crate::model::mstl::one_off_events(&y, &periods, shortest),
+        None => crate::model::mstl::one_off_events(
+            &y,
+            unread.as_deref().unwrap_or_default(),
+            &periods,
+            shortest,
+        ),
     };
     let mut observed = None;
     if !events.is_empty() {
