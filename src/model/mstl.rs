@@ -172,10 +172,9 @@ const MIN_CYCLES_FOR_PHASE_SPREAD: usize = 50;
 /// its own seasonal decomposition by more than [`CLIP_SIGMAS`] robust σ of the values read
 /// (`unread` marks those filled in; empty when none were), and not in most other cycles of
 /// the longest period or of `across` (the longest the history may have, confirmed or not:
-/// see [`mirrored`]). Left in, one such
-/// event reaches every seasonal model: MSTL's smoothers spread a six-hour outage over the
-/// same hours of the days around it and into the weekly profile, and the seasonal naive
-/// forecast repeats it a week later. Longer runs, and runs still going at the end (unless
+/// see [`mirrored`]). Left in, one such event reaches every seasonal model: MSTL's
+/// smoothers spread a six-hour outage over the same hours of the days around it and into
+/// the weekly profile, and the seasonal naive forecast repeats it a week later. Longer runs, and runs still going at the end (unless
 /// every value is far outside the series' range), may be a lasting change and are kept.
 /// Empty without periods, with fewer than three cycles of the longest, or when the
 /// decomposition fails. From two cycles the profile is their mean, and a holiday in one
@@ -271,9 +270,12 @@ fn mirrored(
     l: usize,
     limit_at: &dyn Fn(usize) -> f32,
 ) -> bool {
+    if l == 0 {
+        return false;
+    }
     let sign = run.clone().map(|i| r[i]).sum::<f32>().signum();
     let (mut shared, mut others) = (0, 0);
-    let cycles = r.len() / l.max(1) + 1;
+    let cycles = r.len() / l + 1;
     for k in 1..=cycles {
         for other in [run.start.checked_sub(k * l), Some(run.start + k * l)] {
             let Some(start) = other.filter(|s| s + run.len() <= r.len()) else {
@@ -287,7 +289,7 @@ fn mirrored(
             shared += usize::from(departure >= 0.5);
         }
     }
-    l > 0 && 2 * shared > others
+    2 * shared > others
 }
 
 /// `sigmas` robust σ of the remainder `r`: 1.4826 × the median of its finite |values|
