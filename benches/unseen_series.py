@@ -133,10 +133,10 @@ def run_forecast(cmd, lines, h, tmp, what=''):
             for r in csv.DictReader(out.stdout.splitlines())], out.stderr
 
 
-def forecast_before(rows, origin, h, cmd, tmp):
-    """[`run_forecast`] on the rows before `origin`."""
+def forecast_before(rows, origin, h, cmd, tmp, since=None):
+    """[`run_forecast`] on the rows before `origin` (and from `since`, when given)."""
     return run_forecast(cmd, (f'{s},{"" if v is None else v}\n' for t, s, v in rows
-                              if t < origin), h, tmp)
+                              if t < origin and (since is None or t >= since)), h, tmp)
 
 
 def score(rows, step, h, holdouts, stride, cmd, weeks=None):
@@ -146,9 +146,8 @@ def score(rows, step, h, holdouts, stride, cmd, weeks=None):
     tally = Tally()
     for k in range(holdouts):
         origin = rows[-1][0] - step * (h - 1 + k * stride)
-        start = origin - datetime.timedelta(weeks=weeks) if weeks else rows[0][0]
-        forecast, stderr = forecast_before([r for r in rows if r[0] >= start], origin, h, cmd,
-                                           tmp)
+        since = origin - datetime.timedelta(weeks=weeks) if weeks else None
+        forecast, stderr = forecast_before(rows, origin, h, cmd, tmp, since)
         tally.start(stderr)
         for t, r in forecast:
             j = (t - origin) // step

@@ -174,8 +174,9 @@ const MIN_CYCLES_FOR_PHASE_SPREAD: usize = 50;
 /// the longest period or of `across` (the longest the history may have, confirmed or not:
 /// see [`mirrored`]). Left in, one such event reaches every seasonal model: MSTL's
 /// smoothers spread a six-hour outage over the same hours of the days around it and into
-/// the weekly profile, and the seasonal naive forecast repeats it a week later. Longer runs, and runs still going at the end (unless
-/// every value is far outside the series' range), may be a lasting change and are kept.
+/// the weekly profile, and the seasonal naive forecast repeats it a week later. Longer runs,
+/// and runs still going at the end (unless every value is far outside the series' range),
+/// may be a lasting change and are kept.
 /// Empty without periods, with fewer than three cycles of the longest, or when the
 /// decomposition fails. From two cycles the profile is their mean, and a holiday in one
 /// departs from it as far as the ordinary day in the other: neither is the odd one out, and
